@@ -1,0 +1,256 @@
+#include "build/build.h"
+
+#include <algorithm>
+#include <set>
+
+#include "compress/layer_encoder.h"
+#include "core/strings.h"
+#include "image/export.h"
+#include "image/image.h"
+#include "rootfs/context_fs.h"
+#include "rootfs/plan.h"
+#include "rootfs/spool.h"
+#include "tar/tar_writer.h"
+
+namespace kiln {
+namespace {
+
+const std::set<std::string> kAccountPaths = {"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"};
+
+std::optional<Image> OpenBase(const Template& t, const Store& store) {
+  if (t.base == "scratch") return std::nullopt;
+  const SourceLocation& loc = t.locs.At("base");
+  Reference ref;
+  try {
+    ref = ParseReference(t.base);
+  } catch (const Error& e) {
+    throw ErrorAt(loc, "base: " + e.message());
+  }
+  if (ref.kind == Reference::Kind::kRegistry) {
+    throw ErrorAt(loc, "base " + Quote(t.base) + ": registry bases are not supported yet; use a store NAME:TAG or oci:DIR:TAG");
+  }
+  if (ref.kind != Reference::Kind::kStore && ref.kind != Reference::Kind::kOciLayout) {
+    throw ErrorAt(loc, "base must be scratch, a store NAME:TAG or oci:DIR[:TAG]");
+  }
+  // A layout path is relative to the template, never to the working directory.
+  if (ref.kind == Reference::Kind::kOciLayout && ref.path[0] != '/') ref.path = t.dir + "/" + ref.path;
+  try {
+    Image image = OpenImage(ref, store, &t.platform);
+    const ImageConfig& c = image.config;
+    if (c.os != t.platform.os || c.architecture != t.platform.architecture ||
+        (!t.platform.variant.empty() && c.variant != t.platform.variant)) {
+      throw UserError("it is " + c.os + "/" + c.architecture + (c.variant.empty() ? "" : "/" + c.variant) +
+                      ", the template builds " + t.platform.ToString());
+    }
+    for (const auto& l : image.manifest.layers) {
+      if (LayerCompressionOf(l.media_type) == LayerCompression::kUnknown) {
+        throw UserError("layer " + l.digest.ToString() + " has unsupported media type " + Quote(l.media_type));
+      }
+    }
+    return image;
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::kUser) throw;
+    throw ErrorAt(loc, "base " + Quote(t.base) + ": " + e.message());
+  }
+}
+
+// Base layers are reused byte for byte; only Docker's media type names are
+// mapped to the OCI ones for the same bytes.
+Descriptor BaseLayerDescriptor(const Descriptor& d) {
+  Descriptor out;
+  out.digest = d.digest;
+  out.size = d.size;
+  switch (LayerCompressionOf(d.media_type)) {
+    case LayerCompression::kGzip: out.media_type = media::kLayerGzip; break;
+    case LayerCompression::kZstd: out.media_type = media::kLayerZstd; break;
+    default: out.media_type = media::kLayerTar; break;
+  }
+  return out;
+}
+
+RuntimeConfig MergeConfig(RuntimeConfig c, const ConfigSpec& spec) {
+  for (const auto& [key, value] : spec.env) {
+    std::string line = key + "=" + value;
+    auto it = std::find_if(c.env.begin(), c.env.end(), [&](const std::string& e) { return StartsWith(e, key + "="); });
+    if (it != c.env.end()) {
+      *it = line;
+    } else {
+      c.env.push_back(line);
+    }
+  }
+  if (spec.entrypoint) {
+    c.entrypoint = spec.entrypoint;
+    c.cmd.reset();  // a new entrypoint drops the base's cmd, as in a Dockerfile
+  }
+  if (spec.cmd) c.cmd = spec.cmd;
+  if (spec.workdir) c.working_dir = *spec.workdir;
+  if (spec.user) c.user = *spec.user;
+  if (spec.stop_signal) c.stop_signal = *spec.stop_signal;
+  for (const auto& [k, v] : spec.labels) c.labels[k] = v;
+  auto add_sorted = [](std::vector<std::string>& into, const std::vector<std::string>& from) {
+    for (const auto& x : from) {
+      if (std::find(into.begin(), into.end(), x) == into.end()) into.push_back(x);
+    }
+    std::sort(into.begin(), into.end());
+  };
+  add_sorted(c.exposed_ports, spec.exposed_ports);
+  add_sorted(c.volumes, spec.volumes);
+  return c;
+}
+
+// Counts what reaches the encoder, for progress.
+class ProgressSink : public ByteSink {
+ public:
+  ProgressSink(ByteSink& next) : next_(next) {}
+  void Write(const void* data, size_t n) override {
+    next_.Write(data, n);
+    bytes += n;
+  }
+  uint64_t bytes = 0;
+
+ private:
+  ByteSink& next_;
+};
+
+LayerResult WriteLayer(const LayerPlan& plan, size_t index, const BuildOptions& options, Compression compression,
+                       const Store& store, BuildObserver* observer) {
+  auto blob = store.layout().NewBlob();
+  CompressionOptions copts;
+  copts.algorithm = compression;
+  copts.level = options.compression_level;
+  copts.threads = options.threads;
+  LayerEncoder encoder(copts, *blob);
+  ProgressSink counted(encoder);
+  TarWriter tar(counted, options.build_date);
+  size_t done = 0;
+  uint64_t reported = 0;
+  for (const auto& e : plan.entries) {
+    tar.Add(e);
+    ++done;
+    if (observer && (counted.bytes - reported >= (8 << 20) || done % 512 == 0)) {
+      observer->LayerProgress(index, done, counted.bytes);
+      reported = counted.bytes;
+    }
+  }
+  tar.Finish();
+  LayerResult r;
+  r.name = plan.name;
+  r.diff_id = encoder.Finish();
+  r.uncompressed_size = encoder.uncompressed_bytes();
+  r.blob = blob->Commit(LayerMediaType(compression));
+  r.entries = plan.entries.size();
+  if (observer) observer->LayerProgress(index, done, counted.bytes);
+  return r;
+}
+
+}  // namespace
+
+BuildResult Build(const BuildOptions& options, const Store& store, BuildObserver* observer) {
+  Template t = LoadTemplate(options.load);
+  Compression compression = options.compression.value_or(t.compression);
+  if (options.build_date < 0) throw UserError("the build date (SOURCE_DATE_EPOCH) cannot be negative");
+  for (const auto& out : options.outputs) {
+    if (out.kind == Reference::Kind::kRegistry) {
+      throw UserError("--output " + out.ToString() + ": registries are published to with kiln push");
+    }
+  }
+  FileLock gc_guard = store.LockShared();
+
+  // 1. The base, and the tree its layers make.
+  std::optional<Image> base = OpenBase(t, store);
+  Tree lower;
+  if (base) {
+    FlattenOptions f;
+    f.capture = kAccountPaths;
+    lower = WithContext("reading base " + base->display, [&] { return Flatten(*base, f); });
+  }
+
+  // 2. Plan every layer: all checks happen here, nothing is written yet.
+  std::unique_ptr<ContextFs> fs = NewHostFs();
+  auto spool = Spool::Create(store.tmp_dir());
+  std::vector<LayerPlan> plans;
+  for (const auto& spec : t.layers) {
+    OwnerResolver owners(AccountFiles::FromTree(lower), t.accounts);
+    PlanInputs in{fs.get(), &lower, &owners, spool};
+    LayerPlan plan = PlanLayer(spec, in);
+    if (plan.entries.empty()) throw ErrorAt(spec.locs.entry, "layer " + Quote(spec.name) + " adds nothing");
+    lower.ApplyLayer(plan.entries);
+    plans.push_back(std::move(plan));
+  }
+  if (!t.accounts.empty()) {
+    AccountsOutput accounts = MergeAccounts(AccountFiles::FromTree(lower), t.accounts);
+    LayerSpec spec = AccountsLayerSpec(accounts, lower);
+    OwnerResolver owners(AccountFiles{}, AccountsSpec{});
+    PlanInputs in{fs.get(), &lower, &owners, spool};
+    LayerPlan plan = PlanLayer(spec, in);
+    lower.ApplyLayer(plan.entries);
+    plans.push_back(std::move(plan));
+  }
+  if (plans.empty() && !base) throw ErrorAt(t.locs.entry, "the template has no layers and no base: the image would be empty");
+
+  // 3. Write the layers.
+  BuildResult result;
+  result.reference = t.Reference();
+  result.base = base ? t.base + "@" + base->descriptor.digest.ToString() : "scratch";
+  ImageConfig config;
+  Manifest manifest;
+  if (base) {
+    config = base->config;
+    for (size_t i = 0; i < base->manifest.layers.size(); ++i) {
+      Descriptor d = BaseLayerDescriptor(base->manifest.layers[i]);
+      store.layout().CopyBlobFrom(base->layout, base->manifest.layers[i]);
+      manifest.layers.push_back(d);
+      LayerResult r;
+      r.name = "base";
+      r.blob = d;
+      r.diff_id = base->config.diff_ids[i];
+      r.from_base = true;
+      result.layers.push_back(r);
+    }
+  }
+  std::string created = Rfc3339(options.build_date);
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const LayerPlan& plan = plans[i];
+    if (observer) observer->LayerStarted(i, plans.size(), plan.name, plan.entries.size(), plan.content_bytes);
+    LayerResult r = WithContext("writing layer " + Quote(plan.name),
+                                [&] { return WriteLayer(plan, i, options, compression, store, observer); });
+    if (observer) observer->LayerFinished(i, r);
+    manifest.layers.push_back(r.blob);
+    config.diff_ids.push_back(r.diff_id);
+    config.history.push_back({created, "kiln: layer " + plan.name, "", false});
+    result.layers.push_back(std::move(r));
+  }
+
+  // 4. Config and manifest.
+  config.created = created;
+  config.os = t.platform.os;
+  config.architecture = t.platform.architecture;
+  config.variant = t.platform.variant;
+  config.config = MergeConfig(config.config, t.config);
+  std::string config_json = CanonicalJson(config.ToJson());
+  manifest.config = store.layout().PutBlob(config_json, media::kConfig);
+  result.config_digest = manifest.config.digest;
+  manifest.annotations = t.annotations;
+  manifest.annotations[annotation::kVersion] = t.version;
+  manifest.annotations[annotation::kCreated] = created;
+  manifest.annotations[annotation::kTitle] = t.name;
+  if (base) {
+    manifest.annotations[annotation::kBaseDigest] = base->descriptor.digest.ToString();
+    manifest.annotations[annotation::kBaseName] = t.base;  // as written: no host paths
+  }
+  result.manifest = store.layout().PutBlob(CanonicalJson(manifest.ToJson()), media::kManifest);
+  result.manifest.platform = t.platform;
+
+  // 5. Name it, then write the copies.
+  result.tag_moved = store.Tag(result.reference, result.manifest, options.replace);
+  if (!options.outputs.empty()) {
+    Reference self;
+    self.name = t.name;
+    self.tag = t.Tag();
+    Image image = OpenImage(self, store);
+    for (const auto& out : options.outputs) result.outputs.push_back(ExportImage(image, out, store));
+  }
+  return result;
+}
+
+}  // namespace kiln

@@ -1,0 +1,62 @@
+// The build pipeline: template -> planned layers -> deterministic tar ->
+// compressed blobs in the store -> config and manifest -> tag -> outputs.
+// Everything the template can get wrong is checked while planning, before
+// the first byte is written.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "oci/model.h"
+#include "ref/reference.h"
+#include "spec/template.h"
+#include "store/store.h"
+
+namespace kiln {
+
+inline constexpr char kKilnVersion[] = "0.1.0";
+
+struct BuildOptions {
+  LoadOptions load;
+  int64_t build_date = 0;  // SOURCE_DATE_EPOCH: every mtime and `created`
+  std::optional<Compression> compression;  // overrides the template's
+  int compression_level = 0;               // 0: the algorithm's default
+  int threads = 0;                         // 0: every CPU this process may use
+  std::vector<Reference> outputs;          // copies besides the store
+  bool replace = false;                    // let NAME:VERSION move to new content
+};
+
+struct LayerResult {
+  std::string name;
+  Descriptor blob;  // the compressed layer as stored
+  Digest diff_id;   // SHA-256 of the uncompressed tar
+  uint64_t uncompressed_size = 0;
+  size_t entries = 0;
+  bool from_base = false;
+};
+
+struct BuildResult {
+  std::string reference;  // "hello:1.4.2"
+  Descriptor manifest;
+  Digest config_digest;
+  std::string base;  // "scratch", or the base reference @ digest
+  std::vector<LayerResult> layers;
+  std::vector<std::string> outputs;
+  bool tag_moved = true;  // false: the tag already held this exact image
+};
+
+// Progress and notes from a build; the front end decides how to show them.
+class BuildObserver {
+ public:
+  virtual ~BuildObserver() = default;
+  virtual void LayerStarted(size_t index, size_t count, const std::string& name, size_t entries, uint64_t bytes) {}
+  virtual void LayerProgress(size_t index, size_t entries_done, uint64_t bytes_done) {}
+  virtual void LayerFinished(size_t index, const LayerResult& result) {}
+  virtual void Warning(const std::string& message) {}
+};
+
+BuildResult Build(const BuildOptions& options, const Store& store, BuildObserver* observer = nullptr);
+
+}  // namespace kiln

@@ -1,0 +1,23 @@
+// Small string helpers shared by the engine.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln {
+
+std::vector<std::string> Split(std::string_view s, char sep);
+std::string Join(const std::vector<std::string>& parts, std::string_view sep);
+bool StartsWith(std::string_view s, std::string_view prefix);
+bool EndsWith(std::string_view s, std::string_view suffix);
+// Parses a whole decimal string; nullopt on anything else or overflow.
+std::optional<uint64_t> ParseUint(std::string_view s);
+// "1.5 MB" style size for people (decimal units, as registries show).
+std::string HumanBytes(uint64_t bytes);
+// A string quoted for messages: "a\tb" -> "\"a\\tb\"" (control bytes escaped).
+std::string Quote(std::string_view s);
+
+}  // namespace kiln

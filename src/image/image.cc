@@ -1,0 +1,245 @@
+#include "image/image.h"
+
+#include <map>
+
+#include "core/strings.h"
+#include "tar/tar_reader.h"
+
+namespace kiln {
+namespace {
+
+constexpr uint64_t kMaxManifestBytes = 4 << 20;
+constexpr uint64_t kMaxCaptureBytes = 16 << 20;
+
+bool Matches(const Descriptor& d, const Platform& p) {
+  return d.platform && d.platform->os == p.os && d.platform->architecture == p.architecture &&
+         (p.variant.empty() || d.platform->variant == p.variant);
+}
+
+Descriptor PickPlatform(const Layout& layout, const Descriptor& index_desc, const Platform* want,
+                        const std::string& display) {
+  Index index = Index::Parse(layout.ReadBlob(index_desc, kMaxManifestBytes), display);
+  Platform fallback;
+  const Platform& p = want ? *want : fallback;
+  std::vector<std::string> have;
+  for (const auto& d : index.manifests) {
+    if (Matches(d, p) && IsManifestType(d.media_type)) return d;
+    if (d.platform) have.push_back(d.platform->ToString());
+  }
+  if (!want && index.manifests.size() == 1 && IsManifestType(index.manifests[0].media_type)) return index.manifests[0];
+  throw UserError(display + " has no image for " + p.ToString() + (have.empty() ? "" : " (it has " + Join(have, ", ") + ")"));
+}
+
+// A sink that hashes and forwards.
+class TeeHash : public ByteSink {
+ public:
+  TeeHash(ByteSink* next, Sha256* hash) : next_(next), hash_(hash) {}
+  void Write(const void* data, size_t n) override {
+    if (hash_) hash_->Update(data, n);
+    if (next_) next_->Write(data, n);
+  }
+
+ private:
+  ByteSink* next_;
+  Sha256* hash_;
+};
+
+class Discard : public ByteSink {
+ public:
+  void Write(const void*, size_t) override {}
+};
+
+Entry FromHeader(const TarHeader& h, const std::string& path) {
+  Entry e;
+  e.path = path;
+  e.type = h.type;
+  e.mode = h.mode;
+  e.uid = h.uid;
+  e.gid = h.gid;
+  e.size = h.type == EntryType::kFile ? h.size : 0;
+  e.link = h.link;
+  e.dev_major = h.dev_major;
+  e.dev_minor = h.dev_minor;
+  return e;
+}
+
+std::string LayerWhat(const Image& image, size_t i) {
+  return image.display + " layer " + std::to_string(i + 1) + " (" + image.manifest.layers[i].digest.Short() + ")";
+}
+
+std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i) {
+  const Descriptor& d = image.manifest.layers[i];
+  if (LayerCompressionOf(d.media_type) == LayerCompression::kUnknown) {
+    throw UserError(LayerWhat(image, i) + ": unsupported layer media type " + Quote(d.media_type));
+  }
+  std::string path = image.layout.BlobPath(d.digest);
+  if (!PathExists(path)) throw EnvError(LayerWhat(image, i) + ": blob " + d.digest.ToString() + " is missing");
+  return TarReader::Open(path, LayerWhat(image, i), d.digest);
+}
+
+}  // namespace
+
+Image OpenImage(const Reference& ref, const Store& store, const Platform* platform) {
+  std::optional<Layout> layout;
+  Descriptor desc;
+  std::string display = ref.ToString();
+  std::string name, tag;
+  switch (ref.kind) {
+    case Reference::Kind::kStore:
+      layout = store.layout();
+      desc = store.Resolve(ref);
+      name = ref.name;
+      tag = ref.tag;
+      break;
+    case Reference::Kind::kOciLayout: {
+      layout = Layout::Open(ref.path, false, ErrorKind::kUser);
+      Index index = layout->ReadIndex();
+      if (ref.tag.empty()) {
+        if (index.manifests.size() != 1) {
+          throw UserError(display + ": the layout holds " + std::to_string(index.manifests.size()) +
+                          " images; name one as oci:DIR:REF");
+        }
+        desc = index.manifests[0];
+      } else {
+        auto found = layout->FindRef(ref.tag);
+        if (!found) throw UserError(display + ": no image named " + Quote(ref.tag) + " in " + ref.path);
+        desc = *found;
+      }
+      auto it = desc.annotations.find(annotation::kRefName);
+      std::string ref_name = it == desc.annotations.end() ? "" : it->second;
+      size_t colon = ref_name.rfind(':');
+      if (colon != std::string::npos) {
+        name = ref_name.substr(0, colon);
+        tag = ref_name.substr(colon + 1);
+      } else {
+        tag = ref_name;
+      }
+      break;
+    }
+    default:
+      throw UserError(display + ": kiln reads images from the store or oci: directories here" +
+                      (ref.kind == Reference::Kind::kRegistry ? " (kiln pull fetches registry images)" : ""));
+  }
+  if (IsIndexType(desc.media_type)) desc = PickPlatform(*layout, desc, platform, display);
+  if (!IsManifestType(desc.media_type)) {
+    throw UserError(display + ": " + Quote(desc.media_type) + " is not an image manifest");
+  }
+  Image image{display, name, tag, *layout, desc, {}, {}, {}};
+  image.manifest = Manifest::Parse(layout->ReadBlob(desc, kMaxManifestBytes), display + " manifest");
+  image.config_bytes = layout->ReadBlob(image.manifest.config, kMaxManifestBytes);
+  image.config = ImageConfig::Parse(image.config_bytes, display + " config");
+  if (image.config.diff_ids.size() != image.manifest.layers.size()) {
+    throw UserError(display + ": the config lists " + std::to_string(image.config.diff_ids.size()) +
+                    " diff_ids for " + std::to_string(image.manifest.layers.size()) + " layers");
+  }
+  return image;
+}
+
+std::vector<Entry> ReadLayerEntries(const Image& image, size_t layer) {
+  auto reader = OpenLayer(image, layer);
+  std::vector<Entry> out;
+  TarHeader h;
+  while (reader->Next(&h)) {
+    std::string path, why;
+    if (!NormalizeArchivePath(h.name, &path, &why)) {
+      throw UserError(LayerWhat(image, layer) + ": entry " + Quote(h.name) + ": " + why);
+    }
+    if (path.empty()) continue;
+    out.push_back(FromHeader(h, path));
+  }
+  return out;
+}
+
+Tree Flatten(const Image& image, const FlattenOptions& options) {
+  Tree result;
+  std::set<std::string> hidden;  // whited out by an upper layer: the path and below
+  std::set<std::string> opaque;  // an upper layer hid this directory's lower contents
+  auto is_hidden = [&](const std::string& path, const std::set<std::string>& mine) {
+    if (const Entry* e = result.Find(path); e && !mine.count(path)) return true;
+    if (hidden.count(path)) return true;
+    std::string p = ParentPath(path);
+    bool at_root = path.empty();
+    while (!at_root) {
+      if (hidden.count(p) || opaque.count(p)) return true;
+      if (const Entry* e = result.Find(p); e && !e->IsDir() && !mine.count(p)) return true;
+      at_root = p.empty();
+      p = ParentPath(p);
+    }
+    return false;
+  };
+  for (size_t i = image.manifest.layers.size(); i-- > 0;) {
+    auto reader = OpenLayer(image, i);
+    std::set<std::string> mine, new_hidden, new_opaque;
+    std::map<std::string, Entry> files;  // this layer's files, for hardlinks to hidden ones
+    TarHeader h;
+    while (reader->Next(&h)) {
+      std::string path, why;
+      if (!NormalizeArchivePath(h.name, &path, &why)) {
+        throw UserError(LayerWhat(image, i) + ": entry " + Quote(h.name) + ": " + why);
+      }
+      if (path.empty()) continue;
+      std::string target;
+      switch (ClassifyWhiteout(path, &target)) {
+        case Whiteout::kFile: new_hidden.insert(target); continue;
+        case Whiteout::kOpaque: new_opaque.insert(target); continue;
+        case Whiteout::kNone: break;
+      }
+      Entry e = FromHeader(h, path);
+      bool visible = !is_hidden(path, mine);
+      if (h.type == EntryType::kFile) {
+        bool capture = options.capture.count(path) > 0 && visible;
+        bool keep = options.spool || options.hash_files || capture;
+        if (keep) {
+          Sha256 hash;
+          if (capture && h.size <= kMaxCaptureBytes) {
+            std::string bytes;
+            StringSink sink(&bytes);
+            TeeHash tee(&sink, options.hash_files ? &hash : nullptr);
+            reader->CopyData(tee);
+            e.content = InlineContent(std::move(bytes));
+          } else if (options.spool) {
+            e.content = options.spool->Append(
+                [&](ByteSink& out) {
+                  TeeHash tee(&out, options.hash_files ? &hash : nullptr);
+                  reader->CopyData(tee);
+                },
+                h.size, LayerWhat(image, i) + " " + path);
+          } else {
+            Discard none;
+            TeeHash tee(&none, &hash);
+            reader->CopyData(tee);
+          }
+          if (options.hash_files) e.sha256 = hash.Finish().hex();
+        }
+        files[path] = e;
+      } else if (h.type == EntryType::kHardlink) {
+        std::string target_path;
+        if (!NormalizeArchivePath(h.link, &target_path, &why)) {
+          throw UserError(LayerWhat(image, i) + ": hardlink " + Quote(h.name) + " to " + Quote(h.link) + ": " + why);
+        }
+        auto it = files.find(target_path);
+        if (it == files.end()) {
+          throw UserError(LayerWhat(image, i) + ": hardlink " + Quote(h.name) + " to " + Quote(h.link) +
+                          ", which is not a file earlier in the layer");
+        }
+        if (result.Find(target_path) && mine.count(target_path)) {
+          e.link = target_path;  // both visible: still a hardlink
+        } else {
+          // The target is hidden by an upper layer: the link keeps the bytes.
+          Entry copy = it->second;
+          copy.path = path;
+          e = copy;
+        }
+        files[path] = it->second;
+      }
+      if (!visible) continue;
+      mine.insert(path);
+      result.Put(std::move(e));
+    }
+    hidden.insert(new_hidden.begin(), new_hidden.end());
+    opaque.insert(new_opaque.begin(), new_opaque.end());
+  }
+  return result;
+}
+
+}  // namespace kiln

@@ -1,0 +1,41 @@
+// What the read-only commands show, as data: `kiln images`, `kiln inspect`,
+// `kiln diff`. The front end only formats these.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "image/diff.h"
+#include "image/image.h"
+
+namespace kiln {
+
+struct LayerInfo {
+  Descriptor blob;
+  Digest diff_id;
+  std::string created_by;  // from the config's history
+  std::vector<Entry> files;  // with InspectImage(..., files = true)
+};
+
+struct ImageInfo {
+  Image image;
+  std::vector<LayerInfo> layers;
+  uint64_t total_size = 0;  // config + layers, as stored
+};
+
+ImageInfo InspectImage(const Reference& ref, const Store& store, bool files);
+
+struct ImageSummary {
+  std::string name;  // "hello:1.0.0"
+  Descriptor manifest;
+  uint64_t size = 0;
+  std::string created;
+  std::string platform;
+};
+
+std::vector<ImageSummary> ListImages(const Store& store);
+
+// Flattened file systems compared path by path.
+std::vector<PathChange> DiffImages(const Reference& a, const Reference& b, const Store& store);
+
+}  // namespace kiln

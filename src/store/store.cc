@@ -1,0 +1,188 @@
+#include "store/store.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <set>
+
+#include "core/strings.h"
+
+namespace kiln {
+namespace {
+
+constexpr char kFormat[] = "kiln-store";
+constexpr int kVersion = 1;
+
+std::string RefName(const Descriptor& d) {
+  auto it = d.annotations.find(annotation::kRefName);
+  return it == d.annotations.end() ? "" : it->second;
+}
+
+}  // namespace
+
+std::string Store::DefaultPath() {
+  if (const char* s = std::getenv("KILN_STORE"); s && *s) return s;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/kiln/store";
+  const char* home = std::getenv("HOME");
+  if (!home || !*home) throw EnvError("cannot find the store: set KILN_STORE or HOME");
+  return std::string(home) + "/.local/share/kiln/store";
+}
+
+Store Store::Open(const std::string& path) {
+  std::string marker = path + "/kiln/store.json";
+  Layout layout = Layout::Open(path, true, ErrorKind::kEnvironment);
+  MakeDirs(path + "/kiln/tmp");
+  if (!PathExists(marker)) {
+    nlohmann::json j = {{"format", kFormat}, {"version", kVersion}};
+    WriteFileAtomic(marker, CanonicalJson(j) + "\n");
+  } else {
+    auto j = ParseJson(ReadFile(marker, 4096), marker);
+    if (!j.is_object() || j.value("format", "") != kFormat) {
+      throw EnvError(marker + ": not a kiln store marker");
+    }
+    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int>() != kVersion) {
+      throw EnvError(path + " is a kiln store of format version " + j.value("version", nlohmann::json()).dump() +
+                     "; this kiln reads version " + std::to_string(kVersion));
+    }
+  }
+  return Store(std::move(layout));
+}
+
+FileLock Store::LockShared() const { return FileLock(path() + "/kiln/gc.lock", FileLock::Mode::kShared); }
+
+bool Store::Tag(const std::string& name_tag, const Descriptor& manifest, bool replace) const {
+  bool changed = true;
+  layout_.UpdateIndex([&](Index& index) {
+    Descriptor entry = manifest;
+    entry.annotations[annotation::kRefName] = name_tag;
+    for (auto it = index.manifests.begin(); it != index.manifests.end(); ++it) {
+      if (RefName(*it) != name_tag) continue;
+      if (it->digest == manifest.digest) {
+        changed = false;
+        *it = entry;
+        return;
+      }
+      if (!replace) {
+        throw UserError(name_tag + " already holds " + it->digest.ToString() + " and versions are immutable; " +
+                        "this build is " + manifest.digest.ToString() +
+                        ". Bump the version, or pass --replace to move the tag");
+      }
+      index.manifests.erase(it);
+      break;
+    }
+    index.manifests.push_back(entry);
+    std::stable_sort(index.manifests.begin(), index.manifests.end(),
+                     [](const Descriptor& a, const Descriptor& b) { return RefName(a) < RefName(b); });
+  });
+  return changed;
+}
+
+std::vector<StoredImage> Store::List() const {
+  std::vector<StoredImage> out;
+  for (const auto& d : layout_.ReadIndex().manifests) out.push_back({RefName(d), d});
+  std::sort(out.begin(), out.end(), [](const StoredImage& a, const StoredImage& b) { return a.name < b.name; });
+  return out;
+}
+
+Descriptor Store::Resolve(const Reference& ref) const {
+  Index index = layout_.ReadIndex();
+  if (ref.digest) {
+    for (const auto& d : index.manifests) {
+      if (d.digest == *ref.digest && (ref.tag.empty() || RefName(d) == ref.name + ":" + ref.tag)) return d;
+    }
+    // Any manifest blob in the store can be named by digest.
+    if (layout_.HasBlob(*ref.digest)) {
+      std::string bytes = ReadFile(layout_.BlobPath(*ref.digest), 16 << 20);
+      auto j = ParseJson(bytes, ref.digest->ToString());
+      Descriptor d;
+      d.digest = *ref.digest;
+      d.size = static_cast<int64_t>(bytes.size());
+      d.media_type = j.is_object() ? j.value("mediaType", media::kManifest) : media::kManifest;
+      if (Sha256Of(bytes) == d.digest && (IsManifestType(d.media_type) || IsIndexType(d.media_type))) return d;
+    }
+    throw UserError(ref.ToString() + ": no such image in the store " + path());
+  }
+  if (ref.tag.empty()) {
+    std::vector<std::string> tags;
+    for (const auto& d : index.manifests) {
+      std::string n = RefName(d);
+      if (StartsWith(n, ref.name + ":")) tags.push_back(n);
+    }
+    throw UserError(ref.name + ": name a tag or digest" +
+                    (tags.empty() ? std::string(" (the store has no image of that name)")
+                                  : " (the store has " + Join(tags, ", ") + ")"));
+  }
+  std::string want = ref.name + ":" + ref.tag;
+  for (const auto& d : index.manifests) {
+    if (RefName(d) == want) return d;
+  }
+  throw UserError(want + ": no such image in the store " + path() + " (kiln images lists them)");
+}
+
+FsckReport Store::Fsck() const {
+  FsckReport report;
+  std::string blobs = path() + "/blobs/sha256";
+  std::set<std::string> present;
+  DIR* dir = ::opendir(blobs.c_str());
+  if (!dir) throw SystemError("listing " + blobs, errno);
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    if (StartsWith(name, ".tmp-")) {
+      report.leftovers.push_back(blobs + "/" + name);
+      continue;
+    }
+    if (!Digest::IsValid("sha256:" + name)) {
+      report.corrupt.push_back(blobs + "/" + name + " (not a blob name)");
+      continue;
+    }
+    uint64_t size = 0;
+    Digest actual = Sha256OfFile(blobs + "/" + name, &size);
+    report.blobs_checked++;
+    report.bytes_checked += size;
+    if (actual.hex() != name) {
+      report.corrupt.push_back("sha256:" + name + " (content hashes to " + actual.ToString() + ")");
+    } else {
+      present.insert(name);
+    }
+  }
+  // Every blob an image refers to must be there and intact.
+  auto need = [&](const Digest& d, const std::string& why) {
+    if (!present.count(d.hex()) && !PathExists(blobs + "/" + d.hex())) {
+      report.missing.push_back(d.ToString() + " (" + why + ")");
+      return false;
+    }
+    return present.count(d.hex()) > 0;
+  };
+  std::function<void(const Descriptor&, const std::string&, int)> walk = [&](const Descriptor& d,
+                                                                            const std::string& owner, int depth) {
+    if (depth > 8 || !need(d.digest, "manifest of " + owner)) return;
+    std::string bytes = ReadFile(blobs + "/" + d.digest.hex(), 16 << 20);
+    try {
+      if (IsIndexType(d.media_type)) {
+        for (const auto& m : Index::Parse(bytes, d.digest.ToString()).manifests) walk(m, owner, depth + 1);
+        return;
+      }
+      Manifest m = Manifest::Parse(bytes, d.digest.ToString());
+      need(m.config.digest, "config of " + owner);
+      for (const auto& l : m.layers) need(l.digest, "layer of " + owner);
+    } catch (const Error& e) {
+      report.corrupt.push_back(d.digest.ToString() + " (" + e.message() + ")");
+    }
+  };
+  for (const auto& d : layout_.ReadIndex().manifests) {
+    std::string name = RefName(d);
+    walk(d, name.empty() ? d.digest.ToString() : name, 0);
+  }
+  return report;
+}
+
+}  // namespace kiln

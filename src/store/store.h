@@ -1,0 +1,61 @@
+// The local store: an OCI image layout (readable as-is by `skopeo inspect
+// oci:DIR:NAME:TAG`) holding every image kiln built or pulled, named
+// "NAME:TAG" by org.opencontainers.image.ref.name, plus kiln's own files in
+// kiln/ (format marker, temp spool files, locks; later the layer cache).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/fs.h"
+#include "oci/model.h"
+#include "ref/reference.h"
+#include "store/layout.h"
+
+namespace kiln {
+
+struct FsckReport {
+  size_t blobs_checked = 0;
+  uint64_t bytes_checked = 0;
+  std::vector<std::string> corrupt;   // "sha256:… (content hashes to sha256:…)"
+  std::vector<std::string> missing;   // "sha256:… (layer of hello:1.0.0)"
+  std::vector<std::string> leftovers; // temp files of interrupted writes
+  bool ok() const { return corrupt.empty() && missing.empty(); }
+};
+
+struct StoredImage {
+  std::string name;  // "hello:1.0.0"
+  Descriptor manifest;
+};
+
+class Store {
+ public:
+  // $KILN_STORE, else ${XDG_DATA_HOME:-$HOME/.local/share}/kiln/store.
+  static std::string DefaultPath();
+  // Opens the store, creating it if missing; refuses unknown store formats.
+  static Store Open(const std::string& path);
+
+  const Layout& layout() const { return layout_; }
+  const std::string& path() const { return layout_.dir(); }
+  std::string tmp_dir() const { return path() + "/kiln/tmp"; }
+
+  // Builds hold this while they write: gc (exclusive) waits for them.
+  FileLock LockShared() const;
+
+  // Names `manifest` NAME:TAG. A tag that holds another digest is refused —
+  // versions are immutable — unless `replace`. Returns false if the tag
+  // already held this digest (nothing changed).
+  bool Tag(const std::string& name_tag, const Descriptor& manifest, bool replace) const;
+  std::vector<StoredImage> List() const;
+  // The manifest (or index) a store reference names; UserError if none.
+  Descriptor Resolve(const Reference& ref) const;
+
+  FsckReport Fsck() const;
+
+ private:
+  explicit Store(Layout layout) : layout_(std::move(layout)) {}
+  Layout layout_;
+};
+
+}  // namespace kiln
