@@ -96,6 +96,8 @@ class GzipCompressor : public Compressor {
   bool submitted_any_ = false;
 };
 
+constexpr int kZstdJobSize = 2 << 20;
+
 class ZstdCompressor : public Compressor {
  public:
   ZstdCompressor(int level, int threads, ByteSink& out) : out_(out), cctx_(ZSTD_createCCtx()) {
@@ -105,6 +107,9 @@ class ZstdCompressor : public Compressor {
     // Always the multithreaded mode: identical bytes for any worker count.
     size_t r = ZSTD_CCtx_setParameter(cctx_, ZSTD_c_nbWorkers, threads < 1 ? 1 : threads);
     if (ZSTD_isError(r)) throw InternalError("this libzstd has no multithreading support");
+    // Smaller jobs than the default (8 MiB at level 3) bound memory; the size
+    // is fixed, so the bytes still do not depend on the worker count.
+    Check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_jobSize, kZstdJobSize), "job size");
     buf_.resize(ZSTD_CStreamOutSize());
   }
   ~ZstdCompressor() override { ZSTD_freeCCtx(cctx_); }

@@ -325,7 +325,7 @@ LayerSpec ReadLayer(Reader& r, const YAML::Node& node, size_t index, const std::
     size_t i = 0;
     for (const auto& item : seq) {
       r.Visit();
-      fn(item, std::string(key) + "[" + std::to_string(i++) + "]");
+      fn(item, what + " " + key + "[" + std::to_string(i++) + "]");
     }
   };
   each("files", [&](const YAML::Node& n, const std::string& w) {

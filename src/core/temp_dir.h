@@ -1,0 +1,40 @@
+// A temporary directory removed with its contents on destruction (tests).
+#pragma once
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "core/error.h"
+#include "core/fs.h"
+
+namespace kiln {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "kiln-test-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw EnvError("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // Writes `content` to path()/rel, creating parent folders.
+  std::string Write(const std::string& rel, const std::string& content, unsigned mode = 0644) const {
+    std::string p = path_ + "/" + rel;
+    MakeDirs(Dirname(p));
+    WriteFileAtomic(p, content, mode);
+    return p;
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,162 @@
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "core/temp_dir.h"
+
+namespace kiln {
+namespace {
+
+size_t FilesIn(const std::string& dir) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) n += e.is_regular_file();
+  return n;
+}
+
+Descriptor Manifest(const Store& store, const std::string& text) {
+  return store.layout().PutBlob(
+      std::string("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":") +
+          "{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" +
+          store.layout().PutBlob(text, media::kConfig).digest.ToString() + "\",\"size\":" + std::to_string(text.size()) +
+          "},\"layers\":[]}",
+      media::kManifest);
+}
+
+TEST(Store, CreatesALayoutWithAVersionedMarker) {
+  TempDir dir;
+  Store store = Store::Open(dir.path() + "/s");
+  EXPECT_EQ(ReadFile(dir.path() + "/s/oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
+  EXPECT_EQ(ReadFile(dir.path() + "/s/kiln/store.json"), "{\"format\":\"kiln-store\",\"version\":1}\n");
+  dir.Write("s/kiln/store.json", "{\"format\":\"kiln-store\",\"version\":9}");
+  try {
+    Store::Open(dir.path() + "/s");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.message(), dir.path() + "/s is a kiln store of format version 9; this kiln reads version 1");
+  }
+}
+
+TEST(Store, BlobsAppearWholeOrNotAtAll) {
+  TempDir dir;
+  Store store = Store::Open(dir.path());
+  std::string blobs = dir.path() + "/blobs/sha256";
+  {
+    auto w = store.layout().NewBlob();
+    w->Write("partial", 7);
+    EXPECT_EQ(FilesIn(blobs), 1u);  // only the temp file
+  }  // abandoned: removed
+  EXPECT_EQ(FilesIn(blobs), 0u);
+  Descriptor d = store.layout().PutBlob("hello", "text/plain");
+  EXPECT_EQ(d.digest, Sha256Of("hello"));
+  EXPECT_EQ(d.size, 5);
+  EXPECT_EQ(FilesIn(blobs), 1u);
+  struct stat st;
+  ASSERT_EQ(stat(store.layout().BlobPath(d.digest).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  auto w = store.layout().NewBlob();
+  w->Write("abc", 3);
+  EXPECT_THROW(w->Commit("text/plain", Sha256Of("abd")), Error);  // verify before rename
+  EXPECT_FALSE(store.layout().HasBlob(Sha256Of("abc")));
+}
+
+TEST(Store, ReadBlobRefusesRot) {
+  TempDir dir;
+  Store store = Store::Open(dir.path());
+  Descriptor d = store.layout().PutBlob("{\"a\":1}", "application/json");
+  EXPECT_EQ(store.layout().ReadBlob(d), "{\"a\":1}");
+  WriteFileAtomic(store.layout().BlobPath(d.digest), "{\"a\":2}");
+  EXPECT_THROW(store.layout().ReadBlob(d), Error);
+}
+
+TEST(Store, VersionsAreImmutable) {
+  TempDir dir;
+  Store store = Store::Open(dir.path());
+  Descriptor one = Manifest(store, "{\"n\":1}");
+  Descriptor two = Manifest(store, "{\"n\":2}");
+  EXPECT_TRUE(store.Tag("app:1.0.0", one, false));
+  EXPECT_FALSE(store.Tag("app:1.0.0", one, false));  // same content: no-op
+  try {
+    store.Tag("app:1.0.0", two, false);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUser);
+    EXPECT_EQ(e.message(), "app:1.0.0 already holds " + one.digest.ToString() +
+                               " and versions are immutable; this build is " + two.digest.ToString() +
+                               ". Bump the version, or pass --replace to move the tag");
+  }
+  EXPECT_EQ(store.Resolve(ParseReference("app:1.0.0")).digest, one.digest);
+  EXPECT_TRUE(store.Tag("app:1.0.0", two, true));
+  EXPECT_EQ(store.Resolve(ParseReference("app:1.0.0")).digest, two.digest);
+  EXPECT_EQ(store.List().size(), 1u);
+  EXPECT_EQ(store.Resolve(ParseReference("app@" + one.digest.ToString())).digest, one.digest);
+  try {
+    store.Resolve(ParseReference("app"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.message(), "app: name a tag or digest (the store has app:1.0.0)");
+  }
+}
+
+TEST(Store, FsckFindsCorruptAndMissingBlobs) {
+  TempDir dir;
+  Store store = Store::Open(dir.path());
+  Descriptor m = Manifest(store, "{\"n\":1}");
+  store.Tag("app:1", m, false);
+  EXPECT_TRUE(store.Fsck().ok());
+  EXPECT_EQ(store.Fsck().blobs_checked, 2u);
+  std::string config = store.layout().BlobPath(Sha256Of("{\"n\":1}"));
+  WriteFileAtomic(config, "{\"n\":7}");
+  FsckReport r = store.Fsck();
+  ASSERT_EQ(r.corrupt.size(), 1u);
+  EXPECT_EQ(r.corrupt[0], Sha256Of("{\"n\":1}").ToString() + " (content hashes to " + Sha256Of("{\"n\":7}").ToString() + ")");
+  std::filesystem::remove(config);
+  r = store.Fsck();
+  ASSERT_EQ(r.missing.size(), 1u);
+  EXPECT_EQ(r.missing[0], Sha256Of("{\"n\":1}").ToString() + " (config of app:1)");
+}
+
+TEST(Reference, ParsesEveryTransport) {
+  Reference r = ParseReference("acme/app:1.4.2");
+  EXPECT_EQ(r.kind, Reference::Kind::kStore);
+  EXPECT_EQ(r.name, "acme/app");
+  EXPECT_EQ(r.tag, "1.4.2");
+  r = ParseReference("oci:/tmp/out:hello:1.0");
+  EXPECT_EQ(r.kind, Reference::Kind::kOciLayout);
+  EXPECT_EQ(r.path, "/tmp/out");
+  EXPECT_EQ(r.tag, "hello:1.0");
+  r = ParseReference("docker://localhost:5000/team/app@sha256:" + std::string(64, 'a'));
+  EXPECT_EQ(r.registry, "localhost:5000");
+  EXPECT_EQ(r.name, "team/app");
+  EXPECT_EQ(r.digest->hex(), std::string(64, 'a'));
+  r = ParseReference("docker://alpine");
+  EXPECT_EQ(r.registry, "docker.io");
+  EXPECT_EQ(r.name, "library/alpine");
+  EXPECT_EQ(r.tag, "latest");
+  r = ParseReference("docker-archive:/tmp/a.tar:app:2");
+  EXPECT_EQ(r.path, "/tmp/a.tar");
+  EXPECT_EQ(r.NameAndTag(), "app:2");
+  EXPECT_EQ(ParseReference("rootfs:out.tar").path, "out.tar");
+}
+
+TEST(Reference, ErrorsNameTheText) {
+  auto message = [](const std::string& text) {
+    try {
+      ParseReference(text);
+    } catch (const Error& e) {
+      return e.message();
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message("App:1"), "reference \"App:1\": name \"App\" is not valid (lowercase letters, digits, . _ - and / between parts)");
+  EXPECT_EQ(message("app:-x"), "reference \"app:-x\": tag \"-x\" is not valid (letters, digits, _ . -; at most 128)");
+  EXPECT_EQ(message("app@sha256:12"), "reference \"app@sha256:12\": digest \"sha256:12\" is not sha256:<64 hex>");
+  EXPECT_EQ(message("dir:/x"), "reference \"dir:/x\": unsupported transport (kiln reads NAME:TAG, oci:, docker://, "
+                               "docker-archive:, rootfs:)");
+  EXPECT_EQ(message(""), "empty image reference");
+}
+
+}  // namespace
+}  // namespace kiln
