@@ -30,13 +30,18 @@ export HOME=$T/home XDG_DATA_HOME=$T/xdg
 mkdir -p "$HOME"
 export KILN_STORE=$T/store  # the default for `kiln` calls that pass no --store
 
+# More temp dirs to remove on exit (e.g. on another file system).
+CLEANUP_DIRS=()
+
 _cleanup() {
-  local rc=$?
+  local rc=$? d
   if [[ -n ${KILN_TEST_KEEP:-} ]]; then
-    echo "kept $T" >&2
+    echo "kept $T ${CLEANUP_DIRS[*]}" >&2
   else
-    chmod -R u+rwX "$T" 2>/dev/null || true
-    rm -rf "$T"
+    for d in "$T" "${CLEANUP_DIRS[@]}"; do
+      chmod -R u+rwX "$d" 2>/dev/null || true
+      rm -rf "$d"
+    done
   fi
   if [[ $rc -eq 0 ]]; then
     echo "PASS: $(basename "$0")" >&2
@@ -50,7 +55,7 @@ trap _cleanup EXIT
 # Where a failing assertion was called from, for the message.
 _where() {
   local i=2
-  while [[ ${FUNCNAME[$i]:-} == assert_* || ${FUNCNAME[$i]:-} == expect_* || ${FUNCNAME[$i]:-} == fail ]]; do
+  while [[ ${BASH_SOURCE[$i]:-} == "${BASH_SOURCE[0]}" ]]; do
     i=$((i + 1))
   done
   echo "$(basename "${BASH_SOURCE[$i]:-?}"):${BASH_LINENO[$((i - 1))]:-?}"
