@@ -20,20 +20,35 @@ namespace {
 
 using nlohmann::json;
 
-Store OpenStore(const Globals& g) { return Store::Open(g.store.empty() ? Store::DefaultPath() : g.store); }
+Store OpenStore(const Globals& g) {
+  return Store::Open(g.store.empty() ? Store::DefaultPath() : g.store);
+}
 
 void PrintJson(const json& j) { std::printf("%s\n", j.dump(2).c_str()); }
 
 std::string ModeString(const Entry& e) {
   char type = '-';
   switch (e.type) {
-    case EntryType::kDir: type = 'd'; break;
-    case EntryType::kSymlink: type = 'l'; break;
-    case EntryType::kHardlink: type = 'h'; break;
-    case EntryType::kChar: type = 'c'; break;
-    case EntryType::kBlock: type = 'b'; break;
-    case EntryType::kFifo: type = 'p'; break;
-    case EntryType::kFile: break;
+    case EntryType::kDir:
+      type = 'd';
+      break;
+    case EntryType::kSymlink:
+      type = 'l';
+      break;
+    case EntryType::kHardlink:
+      type = 'h';
+      break;
+    case EntryType::kChar:
+      type = 'c';
+      break;
+    case EntryType::kBlock:
+      type = 'b';
+      break;
+    case EntryType::kFifo:
+      type = 'p';
+      break;
+    case EntryType::kFile:
+      break;
   }
   std::string s(1, type);
   const char* rwx = "rwxrwxrwx";
@@ -85,15 +100,22 @@ int64_t BuildDate(const std::optional<std::string>& flag) {
   }
   auto v = ParseUint(text);
   if (!v || *v > 253402300799ULL) {
-    throw UserError(from + " must be a Unix timestamp in seconds (a whole number), not " + Quote(text));
+    throw UserError(
+        from + " must be a Unix timestamp in seconds (a whole number), not " +
+        Quote(text));
   }
   return static_cast<int64_t>(*v);
 }
 
 json LayerJson(const LayerResult& l) {
-  return {{"name", l.name}, {"digest", l.blob.digest.ToString()}, {"size", l.blob.size},
-          {"mediaType", l.blob.media_type}, {"diffId", l.diff_id.ToString()}, {"fromBase", l.from_base},
-          {"entries", l.entries}, {"uncompressedSize", l.uncompressed_size}};
+  return {{"name", l.name},
+          {"digest", l.blob.digest.ToString()},
+          {"size", l.blob.size},
+          {"mediaType", l.blob.media_type},
+          {"diffId", l.diff_id.ToString()},
+          {"fromBase", l.from_base},
+          {"entries", l.entries},
+          {"uncompressedSize", l.uncompressed_size}};
 }
 
 }  // namespace
@@ -105,7 +127,8 @@ int RunBuild(const Globals& g, const BuildArgs& args) {
   options.load.template_path = TemplatePath();
   for (const auto& s : args.sets) {
     size_t eq = s.find('=');
-    if (eq == std::string::npos || eq == 0) throw UserError("--set " + Quote(s) + ": expected KEY=VALUE");
+    if (eq == std::string::npos || eq == 0)
+      throw UserError("--set " + Quote(s) + ": expected KEY=VALUE");
     options.load.sets.emplace_back(s.substr(0, eq), s.substr(eq + 1));
   }
   options.build_date = BuildDate(args.source_date_epoch);
@@ -115,13 +138,15 @@ int RunBuild(const Globals& g, const BuildArgs& args) {
     } else if (*args.compression == "zstd") {
       options.compression = Compression::kZstd;
     } else {
-      throw UserError("--compression must be gzip or zstd, not " + Quote(*args.compression));
+      throw UserError("--compression must be gzip or zstd, not " +
+                      Quote(*args.compression));
     }
   }
   options.compression_level = args.compression_level;
   options.threads = args.jobs;
   options.replace = args.replace;
-  for (const auto& o : args.outputs) options.outputs.push_back(ParseReference(o));
+  for (const auto& o : args.outputs)
+    options.outputs.push_back(ParseReference(o));
 
   Store store = OpenStore(g);
   ProgressPrinter printer(ProgressPrinter::Detect(g.quiet || g.json));
@@ -129,13 +154,20 @@ int RunBuild(const Globals& g, const BuildArgs& args) {
   if (g.json) {
     json layers = json::array();
     for (const auto& l : r.layers) layers.push_back(LayerJson(l));
-    PrintJson({{"reference", r.reference}, {"digest", r.manifest.digest.ToString()}, {"size", r.manifest.size},
-               {"config", r.config_digest.ToString()}, {"base", r.base}, {"layers", layers},
-               {"outputs", r.outputs}, {"store", store.path()}, {"tagMoved", r.tag_moved}});
+    PrintJson({{"reference", r.reference},
+               {"digest", r.manifest.digest.ToString()},
+               {"size", r.manifest.size},
+               {"config", r.config_digest.ToString()},
+               {"base", r.base},
+               {"layers", layers},
+               {"outputs", r.outputs},
+               {"store", store.path()},
+               {"tagMoved", r.tag_moved}});
     return 0;
   }
   for (const auto& o : r.outputs) std::fprintf(stderr, "wrote %s\n", o.c_str());
-  std::printf("%s %s\n", r.reference.c_str(), r.manifest.digest.ToString().c_str());
+  std::printf("%s %s\n", r.reference.c_str(),
+              r.manifest.digest.ToString().c_str());
   return 0;
 }
 
@@ -145,15 +177,20 @@ int RunImages(const Globals& g) {
   if (g.json) {
     json list = json::array();
     for (const auto& i : images) {
-      list.push_back({{"name", i.name}, {"digest", i.manifest.digest.ToString()}, {"size", i.size},
-                      {"created", i.created}, {"platform", i.platform}, {"mediaType", i.manifest.media_type}});
+      list.push_back({{"name", i.name},
+                      {"digest", i.manifest.digest.ToString()},
+                      {"size", i.size},
+                      {"created", i.created},
+                      {"platform", i.platform},
+                      {"mediaType", i.manifest.media_type}});
     }
     PrintJson(list);
     return 0;
   }
   std::printf("%-40s %-19s %-10s %s\n", "NAME", "DIGEST", "SIZE", "CREATED");
   for (const auto& i : images) {
-    std::printf("%-40s %-19s %-10s %s\n", i.name.c_str(), ("sha256:" + i.manifest.digest.Short()).c_str(),
+    std::printf("%-40s %-19s %-10s %s\n", i.name.c_str(),
+                ("sha256:" + i.manifest.digest.Short()).c_str(),
                 HumanBytes(i.size).c_str(), i.created.c_str());
   }
   return 0;
@@ -166,13 +203,20 @@ int RunInspect(const Globals& g, const std::string& ref_text, bool files) {
   if (g.json) {
     json layers = json::array();
     for (const auto& l : info.layers) {
-      json j = {{"digest", l.blob.digest.ToString()}, {"size", l.blob.size}, {"mediaType", l.blob.media_type},
-                {"diffId", l.diff_id.ToString()}, {"createdBy", l.created_by}};
+      json j = {{"digest", l.blob.digest.ToString()},
+                {"size", l.blob.size},
+                {"mediaType", l.blob.media_type},
+                {"diffId", l.diff_id.ToString()},
+                {"createdBy", l.created_by}};
       if (files) {
         json list = json::array();
         for (const auto& e : l.files) {
-          json f = {{"path", "/" + e.path}, {"type", EntryTypeName(e.type)}, {"mode", OctalMode(e.mode)},
-                    {"uid", e.uid}, {"gid", e.gid}, {"size", e.size}};
+          json f = {{"path", "/" + e.path},
+                    {"type", EntryTypeName(e.type)},
+                    {"mode", OctalMode(e.mode)},
+                    {"uid", e.uid},
+                    {"gid", e.gid},
+                    {"size", e.size}};
           if (!e.link.empty()) f["link"] = e.link;
           list.push_back(f);
         }
@@ -180,37 +224,56 @@ int RunInspect(const Globals& g, const std::string& ref_text, bool files) {
       }
       layers.push_back(j);
     }
-    PrintJson({{"reference", image.display}, {"digest", image.descriptor.digest.ToString()},
-               {"mediaType", image.descriptor.media_type}, {"size", info.total_size},
-               {"manifest", image.manifest.ToJson()}, {"config", image.config.ToJson()}, {"layers", layers}});
+    PrintJson({{"reference", image.display},
+               {"digest", image.descriptor.digest.ToString()},
+               {"mediaType", image.descriptor.media_type},
+               {"size", info.total_size},
+               {"manifest", image.manifest.ToJson()},
+               {"config", image.config.ToJson()},
+               {"layers", layers}});
     return 0;
   }
   const ImageConfig& c = image.config;
   std::printf("Reference:  %s\n", image.display.c_str());
   std::printf("Digest:     %s\n", image.descriptor.digest.ToString().c_str());
-  std::printf("Platform:   %s/%s%s\n", c.os.c_str(), c.architecture.c_str(), c.variant.empty() ? "" : ("/" + c.variant).c_str());
+  std::printf("Platform:   %s/%s%s\n", c.os.c_str(), c.architecture.c_str(),
+              c.variant.empty() ? "" : ("/" + c.variant).c_str());
   std::printf("Created:    %s\n", c.created.c_str());
   std::printf("Size:       %s\n", HumanBytes(info.total_size).c_str());
-  std::printf("Config:     %s (%s)\n", image.manifest.config.digest.ToString().c_str(),
-              HumanBytes(static_cast<uint64_t>(image.manifest.config.size)).c_str());
-  if (c.config.entrypoint) std::printf("Entrypoint: %s\n", json(*c.config.entrypoint).dump().c_str());
-  if (c.config.cmd) std::printf("Cmd:        %s\n", json(*c.config.cmd).dump().c_str());
-  if (!c.config.user.empty()) std::printf("User:       %s\n", c.config.user.c_str());
-  if (!c.config.working_dir.empty()) std::printf("WorkingDir: %s\n", c.config.working_dir.c_str());
+  std::printf(
+      "Config:     %s (%s)\n", image.manifest.config.digest.ToString().c_str(),
+      HumanBytes(static_cast<uint64_t>(image.manifest.config.size)).c_str());
+  if (c.config.entrypoint)
+    std::printf("Entrypoint: %s\n", json(*c.config.entrypoint).dump().c_str());
+  if (c.config.cmd)
+    std::printf("Cmd:        %s\n", json(*c.config.cmd).dump().c_str());
+  if (!c.config.user.empty())
+    std::printf("User:       %s\n", c.config.user.c_str());
+  if (!c.config.working_dir.empty())
+    std::printf("WorkingDir: %s\n", c.config.working_dir.c_str());
   for (const auto& e : c.config.env) std::printf("Env:        %s\n", e.c_str());
-  for (const auto& p : c.config.exposed_ports) std::printf("Port:       %s\n", p.c_str());
-  for (const auto& [k, v] : c.config.labels) std::printf("Label:      %s=%s\n", k.c_str(), v.c_str());
-  for (const auto& [k, v] : image.manifest.annotations) std::printf("Annotation: %s=%s\n", k.c_str(), v.c_str());
+  for (const auto& p : c.config.exposed_ports)
+    std::printf("Port:       %s\n", p.c_str());
+  for (const auto& [k, v] : c.config.labels)
+    std::printf("Label:      %s=%s\n", k.c_str(), v.c_str());
+  for (const auto& [k, v] : image.manifest.annotations)
+    std::printf("Annotation: %s=%s\n", k.c_str(), v.c_str());
   std::printf("Layers:\n");
   for (size_t i = 0; i < info.layers.size(); ++i) {
     const LayerInfo& l = info.layers[i];
-    std::printf("  %zu  %s  %10s  %s\n      diff_id %s\n", i + 1, l.blob.digest.ToString().c_str(),
-                HumanBytes(static_cast<uint64_t>(l.blob.size)).c_str(), l.created_by.c_str(),
-                l.diff_id.ToString().c_str());
+    std::printf("  %zu  %s  %10s  %s\n      diff_id %s\n", i + 1,
+                l.blob.digest.ToString().c_str(),
+                HumanBytes(static_cast<uint64_t>(l.blob.size)).c_str(),
+                l.created_by.c_str(), l.diff_id.ToString().c_str());
     for (const auto& e : l.files) {
-      std::printf("      %s %5u:%-5u %10llu  /%s%s\n", ModeString(e).c_str(), e.uid, e.gid,
-                  static_cast<unsigned long long>(e.size), e.path.c_str(),
-                  e.link.empty() ? "" : ((e.type == EntryType::kHardlink ? " link to /" : " -> ") + e.link).c_str());
+      std::printf(
+          "      %s %5u:%-5u %10llu  /%s%s\n", ModeString(e).c_str(), e.uid,
+          e.gid, static_cast<unsigned long long>(e.size), e.path.c_str(),
+          e.link.empty()
+              ? ""
+              : ((e.type == EntryType::kHardlink ? " link to /" : " -> ") +
+                 e.link)
+                    .c_str());
     }
   }
   return 0;
@@ -222,28 +285,37 @@ int RunDiff(const Globals& g, const std::string& a, const std::string& b) {
   if (g.json) {
     json list = json::array();
     for (const auto& c : changes) {
-      const char* kind = c.kind == PathChange::Kind::kAdded ? "added" : c.kind == PathChange::Kind::kRemoved ? "removed" : "changed";
-      list.push_back({{"path", c.path}, {"change", kind}, {"properties", c.properties}});
+      const char* kind = c.kind == PathChange::Kind::kAdded     ? "added"
+                         : c.kind == PathChange::Kind::kRemoved ? "removed"
+                                                                : "changed";
+      list.push_back(
+          {{"path", c.path}, {"change", kind}, {"properties", c.properties}});
     }
     PrintJson({{"identical", changes.empty()}, {"changes", list}});
     return 0;
   }
   for (const auto& c : changes) {
-    char mark = c.kind == PathChange::Kind::kAdded ? '+' : c.kind == PathChange::Kind::kRemoved ? '-' : '~';
-    std::printf("%c %s%s%s\n", mark, c.path.c_str(), c.properties.empty() ? "" : ": ",
+    char mark = c.kind == PathChange::Kind::kAdded     ? '+'
+                : c.kind == PathChange::Kind::kRemoved ? '-'
+                                                       : '~';
+    std::printf("%c %s%s%s\n", mark, c.path.c_str(),
+                c.properties.empty() ? "" : ": ",
                 Join(c.properties, ", ").c_str());
   }
   if (changes.empty() && !g.quiet) std::fprintf(stderr, "no differences\n");
   return 0;
 }
 
-int RunExport(const Globals& g, const std::string& ref, const std::string& dest, bool replace) {
+int RunExport(const Globals& g, const std::string& ref, const std::string& dest,
+              bool replace) {
   Store store = OpenStore(g);
   Reference to = ParseReference(dest);
   Image image = OpenImage(ParseReference(ref), store);
   std::string written = ExportImage(image, to, store, replace);
   if (g.json) {
-    PrintJson({{"source", image.display}, {"digest", image.descriptor.digest.ToString()}, {"destination", written}});
+    PrintJson({{"source", image.display},
+               {"digest", image.descriptor.digest.ToString()},
+               {"destination", written}});
   } else {
     std::printf("%s\n", written.c_str());
   }
@@ -254,14 +326,21 @@ int RunFsck(const Globals& g) {
   Store store = OpenStore(g);
   FsckReport r = store.Fsck();
   if (g.json) {
-    PrintJson({{"ok", r.ok()}, {"blobsChecked", r.blobs_checked}, {"bytesChecked", r.bytes_checked},
-               {"corrupt", r.corrupt}, {"missing", r.missing}, {"leftovers", r.leftovers}});
+    PrintJson({{"ok", r.ok()},
+               {"blobsChecked", r.blobs_checked},
+               {"bytesChecked", r.bytes_checked},
+               {"corrupt", r.corrupt},
+               {"missing", r.missing},
+               {"leftovers", r.leftovers}});
   } else {
     for (const auto& c : r.corrupt) std::printf("corrupt: %s\n", c.c_str());
     for (const auto& m : r.missing) std::printf("missing: %s\n", m.c_str());
-    for (const auto& l : r.leftovers) std::printf("leftover temp file: %s\n", l.c_str());
-    std::printf("%s: %zu blobs, %s checked, %zu corrupt, %zu missing\n", store.path().c_str(), r.blobs_checked,
-                HumanBytes(r.bytes_checked).c_str(), r.corrupt.size(), r.missing.size());
+    for (const auto& l : r.leftovers)
+      std::printf("leftover temp file: %s\n", l.c_str());
+    std::printf("%s: %zu blobs, %s checked, %zu corrupt, %zu missing\n",
+                store.path().c_str(), r.blobs_checked,
+                HumanBytes(r.bytes_checked).c_str(), r.corrupt.size(),
+                r.missing.size());
   }
   // A damaged store is an environment fault.
   return r.ok() ? 0 : 2;

@@ -30,7 +30,8 @@ int RunBuild(const Globals& g, const BuildArgs& args);
 int RunImages(const Globals& g);
 int RunInspect(const Globals& g, const std::string& ref, bool files);
 int RunDiff(const Globals& g, const std::string& a, const std::string& b);
-int RunExport(const Globals& g, const std::string& ref, const std::string& dest, bool replace);
+int RunExport(const Globals& g, const std::string& ref, const std::string& dest,
+              bool replace);
 int RunFsck(const Globals& g);
 
 }  // namespace kiln::cli

@@ -13,9 +13,12 @@ namespace {
 
 int ExitCode(kiln::ErrorKind kind) {
   switch (kind) {
-    case kiln::ErrorKind::kUser: return 1;
-    case kiln::ErrorKind::kEnvironment: return 2;
-    case kiln::ErrorKind::kInternal: return 3;
+    case kiln::ErrorKind::kUser:
+      return 1;
+    case kiln::ErrorKind::kEnvironment:
+      return 2;
+    case kiln::ErrorKind::kInternal:
+      return 3;
   }
   return 3;
 }
@@ -31,59 +34,97 @@ int main(int argc, char** argv) {
   app.footer("Example: kiln build examples/hello/kiln.yaml");
   app.set_version_flag("--version", std::string("kiln ") + kiln::kKilnVersion);
   kiln::cli::Globals g;
-  app.add_option("--store", g.store, "Local store directory (default: $KILN_STORE, else ~/.local/share/kiln/store)");
+  app.add_option("--store", g.store,
+                 "Local store directory (default: $KILN_STORE, else "
+                 "~/.local/share/kiln/store)");
 
   std::function<int()> run;
 
   kiln::cli::BuildArgs b;
-  auto* build = app.add_subcommand("build", "Build a template into the local store");
-  build->add_option("template", b.template_path, "Template file (kiln.yaml)")->required();
-  build->add_option("--context", b.context, "Folder that files: src paths are relative to (default: the template's)");
-  build->add_option("--set", b.sets, "Override an arg: --set KEY=VALUE (repeatable)");
+  auto* build =
+      app.add_subcommand("build", "Build a template into the local store");
+  build->add_option("template", b.template_path, "Template file (kiln.yaml)")
+      ->required();
+  build->add_option(
+      "--context", b.context,
+      "Folder that files: src paths are relative to (default: the template's)");
+  build->add_option("--set", b.sets,
+                    "Override an arg: --set KEY=VALUE (repeatable)");
   build->add_option("--source-date-epoch", b.source_date_epoch,
-                    "Build date for every mtime and `created` (default: $SOURCE_DATE_EPOCH, else 0)");
-  build->add_option("--output", b.outputs, "Also write the image to oci:DIR[:REF], docker-archive:FILE[:NAME:TAG] or rootfs:FILE.tar (repeatable)");
-  build->add_option("--compression", b.compression, "Layer compression: gzip (default) or zstd");
-  build->add_option("--compression-level", b.compression_level, "gzip 1-12 (default 6), zstd 1-19 (default 3)");
-  build->add_option("--jobs", b.jobs, "Compression threads (default: all CPUs; the bytes do not depend on it)");
-  build->add_flag("--replace", b.replace, "Let NAME:VERSION move to different content (versions are immutable otherwise)");
+                    "Build date for every mtime and `created` (default: "
+                    "$SOURCE_DATE_EPOCH, else 0)");
+  build->add_option(
+      "--output", b.outputs,
+      "Also write the image to oci:DIR[:REF], docker-archive:FILE[:NAME:TAG] "
+      "or rootfs:FILE.tar (repeatable)");
+  build->add_option("--compression", b.compression,
+                    "Layer compression: gzip (default) or zstd");
+  build->add_option("--compression-level", b.compression_level,
+                    "gzip 1-12 (default 6), zstd 1-19 (default 3)");
+  build->add_option(
+      "--jobs", b.jobs,
+      "Compression threads (default: all CPUs; the bytes do not depend on it)");
+  build->add_flag("--replace", b.replace,
+                  "Let NAME:VERSION move to different content (versions are "
+                  "immutable otherwise)");
   build->add_flag("--json", g.json, "Print the result as JSON");
   build->add_flag("-q,--quiet", g.quiet, "Print only the reference and digest");
-  build->footer("Example: kiln build examples/hello/kiln.yaml --set GREETING=hi --output oci:out");
+  build->footer(
+      "Example: kiln build examples/hello/kiln.yaml --set GREETING=hi --output "
+      "oci:out");
   build->callback([&] { run = [&] { return kiln::cli::RunBuild(g, b); }; });
 
-  auto* images = app.add_subcommand("images", "List the images in the local store");
+  auto* images =
+      app.add_subcommand("images", "List the images in the local store");
   images->add_flag("--json", g.json, "Print as JSON");
   images->footer("Example: kiln images --json");
   images->callback([&] { run = [&] { return kiln::cli::RunImages(g); }; });
 
   std::string ref, ref2;
   bool files = false, replace = false;
-  auto* inspect = app.add_subcommand("inspect", "Show an image's manifest, config and layers");
-  inspect->add_option("ref", ref, "Image: NAME:TAG, NAME@sha256:..., oci:DIR[:REF]")->required();
-  inspect->add_flag("--files", files, "List every path of every layer with mode, owner and size");
+  auto* inspect = app.add_subcommand(
+      "inspect", "Show an image's manifest, config and layers");
+  inspect
+      ->add_option("ref", ref,
+                   "Image: NAME:TAG, NAME@sha256:..., oci:DIR[:REF]")
+      ->required();
+  inspect->add_flag("--files", files,
+                    "List every path of every layer with mode, owner and size");
   inspect->add_flag("--json", g.json, "Print as JSON");
   inspect->footer("Example: kiln inspect hello:1.0.0 --files");
-  inspect->callback([&] { run = [&] { return kiln::cli::RunInspect(g, ref, files); }; });
+  inspect->callback(
+      [&] { run = [&] { return kiln::cli::RunInspect(g, ref, files); }; });
 
-  auto* diff = app.add_subcommand("diff", "List paths added, removed or changed between two images");
+  auto* diff = app.add_subcommand(
+      "diff", "List paths added, removed or changed between two images");
   diff->add_option("a", ref, "First image")->required();
   diff->add_option("b", ref2, "Second image")->required();
   diff->add_flag("--json", g.json, "Print as JSON");
   diff->footer("Example: kiln diff hello:1.0.0 hello:1.1.0");
-  diff->callback([&] { run = [&] { return kiln::cli::RunDiff(g, ref, ref2); }; });
+  diff->callback(
+      [&] { run = [&] { return kiln::cli::RunDiff(g, ref, ref2); }; });
 
-  auto* exp = app.add_subcommand("export", "Write an image to another reference");
+  auto* exp =
+      app.add_subcommand("export", "Write an image to another reference");
   exp->add_option("ref", ref, "Image to export")->required();
-  exp->add_option("dest", ref2, "oci:DIR[:REF], docker-archive:FILE[:NAME:TAG], rootfs:FILE.tar or NAME:TAG")->required();
-  exp->add_flag("--replace", replace, "Let a store NAME:TAG move to this image");
+  exp->add_option("dest", ref2,
+                  "oci:DIR[:REF], docker-archive:FILE[:NAME:TAG], "
+                  "rootfs:FILE.tar or NAME:TAG")
+      ->required();
+  exp->add_flag("--replace", replace,
+                "Let a store NAME:TAG move to this image");
   exp->add_flag("--json", g.json, "Print as JSON");
-  exp->footer("Example: kiln export hello:1.0.0 docker-archive:hello.tar && docker load -i hello.tar");
-  exp->callback([&] { run = [&] { return kiln::cli::RunExport(g, ref, ref2, replace); }; });
+  exp->footer(
+      "Example: kiln export hello:1.0.0 docker-archive:hello.tar && docker "
+      "load -i hello.tar");
+  exp->callback([&] {
+    run = [&] { return kiln::cli::RunExport(g, ref, ref2, replace); };
+  });
 
   auto* store = app.add_subcommand("store", "Look after the local store");
   store->require_subcommand(1);
-  auto* fsck = store->add_subcommand("fsck", "Re-hash every blob; report corrupt and missing ones");
+  auto* fsck = store->add_subcommand(
+      "fsck", "Re-hash every blob; report corrupt and missing ones");
   fsck->add_flag("--json", g.json, "Print as JSON");
   fsck->footer("Example: kiln store fsck");
   fsck->callback([&] { run = [&] { return kiln::cli::RunFsck(g); }; });

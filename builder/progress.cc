@@ -9,11 +9,15 @@
 namespace kiln::cli {
 namespace {
 
-double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 std::string Rate(uint64_t bytes, double seconds) {
   if (seconds <= 0.001) return "";
-  return HumanBytes(static_cast<uint64_t>(static_cast<double>(bytes) / seconds)) + "/s";
+  return HumanBytes(
+             static_cast<uint64_t>(static_cast<double>(bytes) / seconds)) +
+         "/s";
 }
 
 }  // namespace
@@ -26,10 +30,12 @@ ProgressPrinter::Style ProgressPrinter::Detect(bool quiet) {
 }
 
 std::string ProgressPrinter::Prefix() const {
-  return "[" + std::to_string(index_ + 1) + "/" + std::to_string(count_) + "] " + name_;
+  return "[" + std::to_string(index_ + 1) + "/" + std::to_string(count_) +
+         "] " + name_;
 }
 
-void ProgressPrinter::LayerStarted(size_t index, size_t count, const std::string& name, size_t entries,
+void ProgressPrinter::LayerStarted(size_t index, size_t count,
+                                   const std::string& name, size_t entries,
                                    uint64_t bytes) {
   index_ = index;
   count_ = count;
@@ -39,28 +45,34 @@ void ProgressPrinter::LayerStarted(size_t index, size_t count, const std::string
   done_bytes_ = 0;
   start_ = last_ = Clock::now();
   if (style_ == Style::kPlain) {
-    std::fprintf(stderr, "%s: %zu entries, %s\n", Prefix().c_str(), entries, HumanBytes(bytes).c_str());
+    std::fprintf(stderr, "%s: %zu entries, %s\n", Prefix().c_str(), entries,
+                 HumanBytes(bytes).c_str());
   }
 }
 
-void ProgressPrinter::LayerProgress(size_t index, size_t entries_done, uint64_t bytes_done) {
+void ProgressPrinter::LayerProgress(size_t index, size_t entries_done,
+                                    uint64_t bytes_done) {
   done_bytes_ = bytes_done;
   if (style_ != Style::kLive) return;
   auto now = Clock::now();
   if (Seconds(now - last_) < 0.1) return;
   last_ = now;
-  std::fprintf(stderr, "\r\033[K%s: %zu/%zu files, %s, %s", Prefix().c_str(), entries_done, entries_,
-               HumanBytes(bytes_done).c_str(), Rate(bytes_done, Seconds(now - start_)).c_str());
+  std::fprintf(stderr, "\r\033[K%s: %zu/%zu files, %s, %s", Prefix().c_str(),
+               entries_done, entries_, HumanBytes(bytes_done).c_str(),
+               Rate(bytes_done, Seconds(now - start_)).c_str());
   std::fflush(stderr);
 }
 
 void ProgressPrinter::LayerFinished(size_t index, const LayerResult& r) {
   if (style_ == Style::kQuiet) return;
   double s = Seconds(Clock::now() - start_);
-  std::string line = Prefix() + ": " + std::to_string(r.entries) + " entries, " + HumanBytes(r.uncompressed_size) +
-                     " -> " + HumanBytes(static_cast<uint64_t>(r.blob.size)) + " " + r.blob.digest.Short() + " (" +
-                     std::to_string(s).substr(0, std::to_string(s).find('.') + 3) + " s, " +
-                     Rate(r.uncompressed_size, s) + ")";
+  std::string line =
+      Prefix() + ": " + std::to_string(r.entries) + " entries, " +
+      HumanBytes(r.uncompressed_size) + " -> " +
+      HumanBytes(static_cast<uint64_t>(r.blob.size)) + " " +
+      r.blob.digest.Short() + " (" +
+      std::to_string(s).substr(0, std::to_string(s).find('.') + 3) + " s, " +
+      Rate(r.uncompressed_size, s) + ")";
   if (style_ == Style::kLive) std::fprintf(stderr, "\r\033[K");
   std::fprintf(stderr, "%s\n", line.c_str());
 }

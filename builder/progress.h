@@ -16,8 +16,10 @@ class ProgressPrinter : public BuildObserver {
   static Style Detect(bool quiet);
   explicit ProgressPrinter(Style style) : style_(style) {}
 
-  void LayerStarted(size_t index, size_t count, const std::string& name, size_t entries, uint64_t bytes) override;
-  void LayerProgress(size_t index, size_t entries_done, uint64_t bytes_done) override;
+  void LayerStarted(size_t index, size_t count, const std::string& name,
+                    size_t entries, uint64_t bytes) override;
+  void LayerProgress(size_t index, size_t entries_done,
+                     uint64_t bytes_done) override;
   void LayerFinished(size_t index, const LayerResult& result) override;
   void Warning(const std::string& message) override;
 

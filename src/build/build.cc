@@ -15,7 +15,8 @@
 namespace kiln {
 namespace {
 
-const std::set<std::string> kAccountPaths = {"etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"};
+const std::set<std::string> kAccountPaths = {"etc/passwd", "etc/group",
+                                             "etc/shadow", "etc/gshadow"};
 
 std::optional<Image> OpenBase(const Template& t, const Store& store) {
   if (t.base == "scratch") return std::nullopt;
@@ -27,24 +28,31 @@ std::optional<Image> OpenBase(const Template& t, const Store& store) {
     throw ErrorAt(loc, "base: " + e.message());
   }
   if (ref.kind == Reference::Kind::kRegistry) {
-    throw ErrorAt(loc, "base " + Quote(t.base) + ": registry bases are not supported yet; use a store NAME:TAG or oci:DIR:TAG");
+    throw ErrorAt(loc, "base " + Quote(t.base) +
+                           ": registry bases are not supported yet; use a "
+                           "store NAME:TAG or oci:DIR:TAG");
   }
-  if (ref.kind != Reference::Kind::kStore && ref.kind != Reference::Kind::kOciLayout) {
-    throw ErrorAt(loc, "base must be scratch, a store NAME:TAG or oci:DIR[:TAG]");
+  if (ref.kind != Reference::Kind::kStore &&
+      ref.kind != Reference::Kind::kOciLayout) {
+    throw ErrorAt(loc,
+                  "base must be scratch, a store NAME:TAG or oci:DIR[:TAG]");
   }
   // A layout path is relative to the template, never to the working directory.
-  if (ref.kind == Reference::Kind::kOciLayout && ref.path[0] != '/') ref.path = t.dir + "/" + ref.path;
+  if (ref.kind == Reference::Kind::kOciLayout && ref.path[0] != '/')
+    ref.path = t.dir + "/" + ref.path;
   try {
     Image image = OpenImage(ref, store, &t.platform);
     const ImageConfig& c = image.config;
     if (c.os != t.platform.os || c.architecture != t.platform.architecture ||
         (!t.platform.variant.empty() && c.variant != t.platform.variant)) {
-      throw UserError("it is " + c.os + "/" + c.architecture + (c.variant.empty() ? "" : "/" + c.variant) +
+      throw UserError("it is " + c.os + "/" + c.architecture +
+                      (c.variant.empty() ? "" : "/" + c.variant) +
                       ", the template builds " + t.platform.ToString());
     }
     for (const auto& l : image.manifest.layers) {
       if (LayerCompressionOf(l.media_type) == LayerCompression::kUnknown) {
-        throw UserError("layer " + l.digest.ToString() + " has unsupported media type " + Quote(l.media_type));
+        throw UserError("layer " + l.digest.ToString() +
+                        " has unsupported media type " + Quote(l.media_type));
       }
     }
     return image;
@@ -61,9 +69,15 @@ Descriptor BaseLayerDescriptor(const Descriptor& d) {
   out.digest = d.digest;
   out.size = d.size;
   switch (LayerCompressionOf(d.media_type)) {
-    case LayerCompression::kGzip: out.media_type = media::kLayerGzip; break;
-    case LayerCompression::kZstd: out.media_type = media::kLayerZstd; break;
-    default: out.media_type = media::kLayerTar; break;
+    case LayerCompression::kGzip:
+      out.media_type = media::kLayerGzip;
+      break;
+    case LayerCompression::kZstd:
+      out.media_type = media::kLayerZstd;
+      break;
+    default:
+      out.media_type = media::kLayerTar;
+      break;
   }
   return out;
 }
@@ -71,7 +85,9 @@ Descriptor BaseLayerDescriptor(const Descriptor& d) {
 RuntimeConfig MergeConfig(RuntimeConfig c, const ConfigSpec& spec) {
   for (const auto& [key, value] : spec.env) {
     std::string line = key + "=" + value;
-    auto it = std::find_if(c.env.begin(), c.env.end(), [&](const std::string& e) { return StartsWith(e, key + "="); });
+    auto it = std::find_if(
+        c.env.begin(), c.env.end(),
+        [&](const std::string& e) { return StartsWith(e, key + "="); });
     if (it != c.env.end()) {
       *it = line;
     } else {
@@ -87,9 +103,11 @@ RuntimeConfig MergeConfig(RuntimeConfig c, const ConfigSpec& spec) {
   if (spec.user) c.user = *spec.user;
   if (spec.stop_signal) c.stop_signal = *spec.stop_signal;
   for (const auto& [k, v] : spec.labels) c.labels[k] = v;
-  auto add_sorted = [](std::vector<std::string>& into, const std::vector<std::string>& from) {
+  auto add_sorted = [](std::vector<std::string>& into,
+                       const std::vector<std::string>& from) {
     for (const auto& x : from) {
-      if (std::find(into.begin(), into.end(), x) == into.end()) into.push_back(x);
+      if (std::find(into.begin(), into.end(), x) == into.end())
+        into.push_back(x);
     }
     std::sort(into.begin(), into.end());
   };
@@ -112,7 +130,8 @@ class ProgressSink : public ByteSink {
   ByteSink& next_;
 };
 
-LayerResult WriteLayer(const LayerPlan& plan, size_t index, const BuildOptions& options, Compression compression,
+LayerResult WriteLayer(const LayerPlan& plan, size_t index,
+                       const BuildOptions& options, Compression compression,
                        const Store& store, BuildObserver* observer) {
   auto blob = store.layout().NewBlob();
   CompressionOptions copts;
@@ -127,7 +146,8 @@ LayerResult WriteLayer(const LayerPlan& plan, size_t index, const BuildOptions& 
   for (const auto& e : plan.entries) {
     tar.Add(e);
     ++done;
-    if (observer && (counted.bytes - reported >= (8 << 20) || done % 512 == 0)) {
+    if (observer &&
+        (counted.bytes - reported >= (8 << 20) || done % 512 == 0)) {
       observer->LayerProgress(index, done, counted.bytes);
       reported = counted.bytes;
     }
@@ -145,13 +165,16 @@ LayerResult WriteLayer(const LayerPlan& plan, size_t index, const BuildOptions& 
 
 }  // namespace
 
-BuildResult Build(const BuildOptions& options, const Store& store, BuildObserver* observer) {
+BuildResult Build(const BuildOptions& options, const Store& store,
+                  BuildObserver* observer) {
   Template t = LoadTemplate(options.load);
   Compression compression = options.compression.value_or(t.compression);
-  if (options.build_date < 0) throw UserError("the build date (SOURCE_DATE_EPOCH) cannot be negative");
+  if (options.build_date < 0)
+    throw UserError("the build date (SOURCE_DATE_EPOCH) cannot be negative");
   for (const auto& out : options.outputs) {
     if (out.kind == Reference::Kind::kRegistry) {
-      throw UserError("--output " + out.ToString() + ": registries are published to with kiln push");
+      throw UserError("--output " + out.ToString() +
+                      ": registries are published to with kiln push");
     }
   }
   FileLock gc_guard = store.LockShared();
@@ -162,7 +185,8 @@ BuildResult Build(const BuildOptions& options, const Store& store, BuildObserver
   if (base) {
     FlattenOptions f;
     f.capture = kAccountPaths;
-    lower = WithContext("reading base " + base->display, [&] { return Flatten(*base, f); });
+    lower = WithContext("reading base " + base->display,
+                        [&] { return Flatten(*base, f); });
   }
 
   // 2. Plan every layer: all checks happen here, nothing is written yet.
@@ -173,12 +197,15 @@ BuildResult Build(const BuildOptions& options, const Store& store, BuildObserver
     OwnerResolver owners(AccountFiles::FromTree(lower), t.accounts);
     PlanInputs in{fs.get(), &lower, &owners, spool};
     LayerPlan plan = PlanLayer(spec, in);
-    if (plan.entries.empty()) throw ErrorAt(spec.locs.entry, "layer " + Quote(spec.name) + " adds nothing");
+    if (plan.entries.empty())
+      throw ErrorAt(spec.locs.entry,
+                    "layer " + Quote(spec.name) + " adds nothing");
     lower.ApplyLayer(plan.entries);
     plans.push_back(std::move(plan));
   }
   if (!t.accounts.empty()) {
-    AccountsOutput accounts = MergeAccounts(AccountFiles::FromTree(lower), t.accounts);
+    AccountsOutput accounts =
+        MergeAccounts(AccountFiles::FromTree(lower), t.accounts);
     LayerSpec spec = AccountsLayerSpec(accounts, lower);
     OwnerResolver owners(AccountFiles{}, AccountsSpec{});
     PlanInputs in{fs.get(), &lower, &owners, spool};
@@ -186,12 +213,16 @@ BuildResult Build(const BuildOptions& options, const Store& store, BuildObserver
     lower.ApplyLayer(plan.entries);
     plans.push_back(std::move(plan));
   }
-  if (plans.empty() && !base) throw ErrorAt(t.locs.entry, "the template has no layers and no base: the image would be empty");
+  if (plans.empty() && !base)
+    throw ErrorAt(
+        t.locs.entry,
+        "the template has no layers and no base: the image would be empty");
 
   // 3. Write the layers.
   BuildResult result;
   result.reference = t.Reference();
-  result.base = base ? t.base + "@" + base->descriptor.digest.ToString() : "scratch";
+  result.base =
+      base ? t.base + "@" + base->descriptor.digest.ToString() : "scratch";
   ImageConfig config;
   Manifest manifest;
   if (base) {
@@ -211,9 +242,12 @@ BuildResult Build(const BuildOptions& options, const Store& store, BuildObserver
   std::string created = Rfc3339(options.build_date);
   for (size_t i = 0; i < plans.size(); ++i) {
     const LayerPlan& plan = plans[i];
-    if (observer) observer->LayerStarted(i, plans.size(), plan.name, plan.entries.size(), plan.content_bytes);
-    LayerResult r = WithContext("writing layer " + Quote(plan.name),
-                                [&] { return WriteLayer(plan, i, options, compression, store, observer); });
+    if (observer)
+      observer->LayerStarted(i, plans.size(), plan.name, plan.entries.size(),
+                             plan.content_bytes);
+    LayerResult r = WithContext("writing layer " + Quote(plan.name), [&] {
+      return WriteLayer(plan, i, options, compression, store, observer);
+    });
     if (observer) observer->LayerFinished(i, r);
     manifest.layers.push_back(r.blob);
     config.diff_ids.push_back(r.diff_id);
@@ -235,20 +269,25 @@ BuildResult Build(const BuildOptions& options, const Store& store, BuildObserver
   manifest.annotations[annotation::kCreated] = created;
   manifest.annotations[annotation::kTitle] = t.name;
   if (base) {
-    manifest.annotations[annotation::kBaseDigest] = base->descriptor.digest.ToString();
-    manifest.annotations[annotation::kBaseName] = t.base;  // as written: no host paths
+    manifest.annotations[annotation::kBaseDigest] =
+        base->descriptor.digest.ToString();
+    manifest.annotations[annotation::kBaseName] =
+        t.base;  // as written: no host paths
   }
-  result.manifest = store.layout().PutBlob(CanonicalJson(manifest.ToJson()), media::kManifest);
+  result.manifest = store.layout().PutBlob(CanonicalJson(manifest.ToJson()),
+                                           media::kManifest);
   result.manifest.platform = t.platform;
 
   // 5. Name it, then write the copies.
-  result.tag_moved = store.Tag(result.reference, result.manifest, options.replace);
+  result.tag_moved =
+      store.Tag(result.reference, result.manifest, options.replace);
   if (!options.outputs.empty()) {
     Reference self;
     self.name = t.name;
     self.tag = t.Tag();
     Image image = OpenImage(self, store);
-    for (const auto& out : options.outputs) result.outputs.push_back(ExportImage(image, out, store));
+    for (const auto& out : options.outputs)
+      result.outputs.push_back(ExportImage(image, out, store));
   }
   return result;
 }

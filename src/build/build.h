@@ -25,7 +25,7 @@ struct BuildOptions {
   int compression_level = 0;               // 0: the algorithm's default
   int threads = 0;                         // 0: every CPU this process may use
   std::vector<Reference> outputs;          // copies besides the store
-  bool replace = false;                    // let NAME:VERSION move to new content
+  bool replace = false;  // let NAME:VERSION move to new content
 };
 
 struct LayerResult {
@@ -51,12 +51,15 @@ struct BuildResult {
 class BuildObserver {
  public:
   virtual ~BuildObserver() = default;
-  virtual void LayerStarted(size_t index, size_t count, const std::string& name, size_t entries, uint64_t bytes) {}
-  virtual void LayerProgress(size_t index, size_t entries_done, uint64_t bytes_done) {}
+  virtual void LayerStarted(size_t index, size_t count, const std::string& name,
+                            size_t entries, uint64_t bytes) {}
+  virtual void LayerProgress(size_t index, size_t entries_done,
+                             uint64_t bytes_done) {}
   virtual void LayerFinished(size_t index, const LayerResult& result) {}
   virtual void Warning(const std::string& message) {}
 };
 
-BuildResult Build(const BuildOptions& options, const Store& store, BuildObserver* observer = nullptr);
+BuildResult Build(const BuildOptions& options, const Store& store,
+                  BuildObserver* observer = nullptr);
 
 }  // namespace kiln

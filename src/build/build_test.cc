@@ -15,7 +15,8 @@ namespace {
 
 class BuildTest : public ::testing::Test {
  protected:
-  BuildResult BuildIn(const TempDir& ctx, const std::string& yaml, int threads = 0, int64_t date = 0) {
+  BuildResult BuildIn(const TempDir& ctx, const std::string& yaml,
+                      int threads = 0, int64_t date = 0) {
     ctx.Write("kiln.yaml", yaml);
     BuildOptions o;
     o.load.path = ctx.path() + "/kiln.yaml";
@@ -48,11 +49,16 @@ config: {entrypoint: [/opt/app/run], env: {A: "1"}}
 
 void MakeSources(const TempDir& ctx, bool reverse, time_t mtime) {
   std::vector<std::pair<std::string, std::string>> files = {
-      {"src/run", "#!/bin/true\n"}, {"src/lib/a", std::string(3 << 20, 'a')}, {"src/lib/b", "b"}, {"src/doc", "d"}};
+      {"src/run", "#!/bin/true\n"},
+      {"src/lib/a", std::string(3 << 20, 'a')},
+      {"src/lib/b", "b"},
+      {"src/doc", "d"}};
   if (reverse) std::reverse(files.begin(), files.end());
   for (const auto& [rel, content] : files) {
     std::string p = ctx.Write(rel, content, rel == "src/run" ? 0700 : 0600);
-    struct utimbuf t{mtime, mtime};
+    struct utimbuf t {
+      mtime, mtime
+    };
     utime(p.c_str(), &t);
   }
 }
@@ -65,13 +71,18 @@ TEST_F(BuildTest, SameInputsSameDigestWhateverTheHost) {
   BuildResult ra = BuildIn(a, kApp, 1);
   BuildResult rb = BuildIn(b, kApp, 4);
   EXPECT_EQ(ra.manifest.digest, rb.manifest.digest);
-  EXPECT_FALSE(rb.tag_moved);  // the same version, the same content: nothing to do
-  BuildResult later = BuildIn(a, std::string(kApp).replace(std::string(kApp).find("1.0.0"), 5, "1.0.1"), 2, 86400);
+  EXPECT_FALSE(
+      rb.tag_moved);  // the same version, the same content: nothing to do
+  BuildResult later = BuildIn(
+      a, std::string(kApp).replace(std::string(kApp).find("1.0.0"), 5, "1.0.1"),
+      2, 86400);
   EXPECT_NE(later.manifest.digest, ra.manifest.digest);
-  EXPECT_EQ(later.layers[0].diff_id == ra.layers[0].diff_id, false);  // mtimes are the build date
+  EXPECT_EQ(later.layers[0].diff_id == ra.layers[0].diff_id,
+            false);  // mtimes are the build date
   Image image = OpenImage(ParseReference("app:1.0.1"), store_);
   EXPECT_EQ(image.config.created, "1970-01-02T00:00:00Z");
-  EXPECT_EQ(image.manifest.annotations.at(annotation::kCreated), "1970-01-02T00:00:00Z");
+  EXPECT_EQ(image.manifest.annotations.at(annotation::kCreated),
+            "1970-01-02T00:00:00Z");
   EXPECT_EQ(image.manifest.annotations.at(annotation::kVersion), "1.0.1");
 }
 
@@ -86,7 +97,8 @@ TEST_F(BuildTest, TheTreeIsWhatTheTemplateSays) {
   EXPECT_EQ(t.Find("etc/app.conf")->mode, 0600u);
   EXPECT_EQ(t.Find("etc/app.conf")->uid, 1u);
   EXPECT_EQ(t.Find("etc/app.conf")->gid, 2u);
-  EXPECT_EQ(t.Find("opt/app/lib/a")->sha256, Sha256Of(std::string(3 << 20, 'a')).hex());
+  EXPECT_EQ(t.Find("opt/app/lib/a")->sha256,
+            Sha256Of(std::string(3 << 20, 'a')).hex());
   EXPECT_EQ(t.Find("bin")->link, "usr/bin");
 }
 
@@ -111,15 +123,22 @@ config: {cmd: [--serve]}
   EXPECT_EQ(child.layers[0].blob.digest, base.layers[0].blob.digest);
   auto changes = DiffTrees(Files("app:1.0.0"), Files("child:2.0.0"));
   std::vector<std::string> got;
-  for (const auto& c : changes) got.push_back((c.kind == PathChange::Kind::kAdded ? "+" : c.kind == PathChange::Kind::kRemoved ? "-" : "~") + c.path);
-  EXPECT_EQ(got, (std::vector<std::string>{"+/etc/group", "+/etc/passwd", "+/etc/shadow", "+/home", "+/home/svc",
-                                           "-/opt/app/lib", "-/opt/app/lib/a", "-/opt/app/lib/b",
-                                           "+/usr/bin/tool"}));
+  for (const auto& c : changes)
+    got.push_back((c.kind == PathChange::Kind::kAdded     ? "+"
+                   : c.kind == PathChange::Kind::kRemoved ? "-"
+                                                          : "~") +
+                  c.path);
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "+/etc/group", "+/etc/passwd", "+/etc/shadow", "+/home",
+                     "+/home/svc", "-/opt/app/lib", "-/opt/app/lib/a",
+                     "-/opt/app/lib/b", "+/usr/bin/tool"}));
   Image image = OpenImage(ParseReference("child:2.0.0"), store_);
-  EXPECT_EQ(*image.config.config.entrypoint, std::vector<std::string>{"/opt/app/run"});
+  EXPECT_EQ(*image.config.config.entrypoint,
+            std::vector<std::string>{"/opt/app/run"});
   EXPECT_EQ(*image.config.config.cmd, std::vector<std::string>{"--serve"});
   EXPECT_EQ(image.manifest.annotations.at(annotation::kBaseName), "app:1.0.0");
-  EXPECT_EQ(image.manifest.annotations.at(annotation::kBaseDigest), base.manifest.digest.ToString());
+  EXPECT_EQ(image.manifest.annotations.at(annotation::kBaseDigest),
+            base.manifest.digest.ToString());
   EXPECT_EQ(image.config.history.size(), 3u);
 }
 
@@ -128,11 +147,16 @@ TEST_F(BuildTest, ExportsRoundTrip) {
   MakeSources(ctx, false, 1000);
   BuildResult r = BuildIn(ctx, kApp);
   Image image = OpenImage(ParseReference("app:1.0.0"), store_);
-  EXPECT_EQ(ExportImage(image, ParseReference("oci:" + ctx.path() + "/out"), store_), "oci:" + ctx.path() + "/out:1.0.0");
-  Image copy = OpenImage(ParseReference("oci:" + ctx.path() + "/out:1.0.0"), store_);
+  EXPECT_EQ(
+      ExportImage(image, ParseReference("oci:" + ctx.path() + "/out"), store_),
+      "oci:" + ctx.path() + "/out:1.0.0");
+  Image copy =
+      OpenImage(ParseReference("oci:" + ctx.path() + "/out:1.0.0"), store_);
   EXPECT_EQ(copy.descriptor.digest, r.manifest.digest);
-  ExportImage(image, ParseReference("rootfs:" + ctx.path() + "/root.tar"), store_);
-  ExportImage(image, ParseReference("docker-archive:" + ctx.path() + "/d.tar"), store_);
+  ExportImage(image, ParseReference("rootfs:" + ctx.path() + "/root.tar"),
+              store_);
+  ExportImage(image, ParseReference("docker-archive:" + ctx.path() + "/d.tar"),
+              store_);
   EXPECT_TRUE(PathExists(ctx.path() + "/root.tar"));
   EXPECT_TRUE(PathExists(ctx.path() + "/d.tar"));
 }
@@ -143,25 +167,34 @@ TEST_F(BuildTest, NothingIsWrittenWhenTheTemplateIsWrong) {
   BuildIn(ctx, kApp);
   auto blobs = [&] {
     size_t n = 0;
-    for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/store/blobs/sha256")) n += !e.is_directory();
+    for (const auto& e : std::filesystem::directory_iterator(
+             dir_.path() + "/store/blobs/sha256"))
+      n += !e.is_directory();
     return n;
   };
   size_t before = blobs();
   std::string bad = kApp;
-  bad.insert(bad.find("config:"), "  - name: broken\n    files: [{src: nope, dest: /x}]\n");
+  bad.insert(bad.find("config:"),
+             "  - name: broken\n    files: [{src: nope, dest: /x}]\n");
   try {
     BuildIn(ctx, bad);
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kUser);
-    EXPECT_NE(e.message().find("files[0].src: \"nope\": no such file in the build context"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find(
+                  "files[0].src: \"nope\": no such file in the build context"),
+              std::string::npos)
+        << e.message();
   }
   EXPECT_EQ(blobs(), before);
   try {
-    BuildIn(ctx, std::string(kApp).replace(std::string(kApp).find("layers:"), 0, "base: nosuch:1\n"));
+    BuildIn(ctx, std::string(kApp).replace(std::string(kApp).find("layers:"), 0,
+                                           "base: nosuch:1\n"));
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(e.message().find("kiln.yaml:4:7: base \"nosuch:1\": nosuch:1: no such image in the store"), std::string::npos)
+    EXPECT_NE(e.message().find("kiln.yaml:4:7: base \"nosuch:1\": nosuch:1: no "
+                               "such image in the store"),
+              std::string::npos)
         << e.message();
   }
   EXPECT_EQ(blobs(), before);

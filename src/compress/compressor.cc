@@ -16,13 +16,18 @@ namespace kiln {
 namespace {
 
 struct DeflateFree {
-  void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+  void operator()(libdeflate_compressor* c) const {
+    libdeflate_free_compressor(c);
+  }
 };
 
 class GzipCompressor : public Compressor {
  public:
   GzipCompressor(int level, int threads, ByteSink& out)
-      : level_(level), out_(out), pool_(threads), max_in_flight_(static_cast<size_t>(2 * threads + 1)) {
+      : level_(level),
+        out_(out),
+        pool_(threads),
+        max_in_flight_(static_cast<size_t>(2 * threads + 1)) {
     block_.reserve(kGzipBlockSize);
   }
 
@@ -69,8 +74,9 @@ class GzipCompressor : public Compressor {
         if (!c) throw InternalError("libdeflate: cannot allocate a compressor");
       }
       raw->out.resize(libdeflate_gzip_compress_bound(c.get(), raw->in.size()));
-      size_t n = libdeflate_gzip_compress(c.get(), raw->in.data(), raw->in.size(), raw->out.data(),
-                                          raw->out.size());
+      size_t n =
+          libdeflate_gzip_compress(c.get(), raw->in.data(), raw->in.size(),
+                                   raw->out.data(), raw->out.size());
       if (n == 0) throw InternalError("libdeflate: output buffer too small");
       raw->out.resize(n);
       std::vector<char>().swap(raw->in);
@@ -100,16 +106,21 @@ constexpr int kZstdJobSize = 2 << 20;
 
 class ZstdCompressor : public Compressor {
  public:
-  ZstdCompressor(int level, int threads, ByteSink& out) : out_(out), cctx_(ZSTD_createCCtx()) {
+  ZstdCompressor(int level, int threads, ByteSink& out)
+      : out_(out), cctx_(ZSTD_createCCtx()) {
     if (!cctx_) throw InternalError("zstd: cannot allocate a context");
-    Check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level), "level");
+    Check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level),
+          "level");
     Check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1), "checksum");
     // Always the multithreaded mode: identical bytes for any worker count.
-    size_t r = ZSTD_CCtx_setParameter(cctx_, ZSTD_c_nbWorkers, threads < 1 ? 1 : threads);
-    if (ZSTD_isError(r)) throw InternalError("this libzstd has no multithreading support");
+    size_t r = ZSTD_CCtx_setParameter(cctx_, ZSTD_c_nbWorkers,
+                                      threads < 1 ? 1 : threads);
+    if (ZSTD_isError(r))
+      throw InternalError("this libzstd has no multithreading support");
     // Smaller jobs than the default (8 MiB at level 3) bound memory; the size
     // is fixed, so the bytes still do not depend on the worker count.
-    Check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_jobSize, kZstdJobSize), "job size");
+    Check(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_jobSize, kZstdJobSize),
+          "job size");
     buf_.resize(ZSTD_CStreamOutSize());
   }
   ~ZstdCompressor() override { ZSTD_freeCCtx(cctx_); }
@@ -134,7 +145,9 @@ class ZstdCompressor : public Compressor {
     return left;
   }
   static void Check(size_t r, const char* what) {
-    if (ZSTD_isError(r)) throw InternalError(std::string("zstd ") + what + ": " + ZSTD_getErrorName(r));
+    if (ZSTD_isError(r))
+      throw InternalError(std::string("zstd ") + what + ": " +
+                          ZSTD_getErrorName(r));
   }
 
   ByteSink& out_;
@@ -144,12 +157,15 @@ class ZstdCompressor : public Compressor {
 
 }  // namespace
 
-std::unique_ptr<Compressor> NewCompressor(const CompressionOptions& options, ByteSink& out) {
+std::unique_ptr<Compressor> NewCompressor(const CompressionOptions& options,
+                                          ByteSink& out) {
   int threads = options.threads > 0 ? options.threads : DefaultThreads();
   if (options.algorithm == Compression::kZstd) {
-    return std::make_unique<ZstdCompressor>(options.level ? options.level : 3, threads, out);
+    return std::make_unique<ZstdCompressor>(options.level ? options.level : 3,
+                                            threads, out);
   }
-  return std::make_unique<GzipCompressor>(options.level ? options.level : 6, threads, out);
+  return std::make_unique<GzipCompressor>(options.level ? options.level : 6,
+                                          threads, out);
 }
 
 }  // namespace kiln

@@ -26,7 +26,8 @@ class Compressor : public ByteSink {
   virtual void Finish() = 0;
 };
 
-std::unique_ptr<Compressor> NewCompressor(const CompressionOptions& options, ByteSink& out);
+std::unique_ptr<Compressor> NewCompressor(const CompressionOptions& options,
+                                          ByteSink& out);
 
 // Size of the gzip blocks (uncompressed).
 inline constexpr size_t kGzipBlockSize = 1 << 20;

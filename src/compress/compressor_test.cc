@@ -1,7 +1,6 @@
 #include "compress/compressor.h"
 
 #include <gtest/gtest.h>
-
 #include <zlib.h>
 #include <zstd.h>
 
@@ -18,7 +17,8 @@ namespace {
 // of the block size.
 std::string Corpus(size_t n) {
   std::mt19937 rng(42);
-  static const char* const kWords[] = {"layer ", "image ", "kiln ", "digest ", "tar\n", "0755 ", "usr/bin/"};
+  static const char* const kWords[] = {"layer ", "image ", "kiln ",   "digest ",
+                                       "tar\n",  "0755 ",  "usr/bin/"};
   std::string s;
   while (s.size() < n) s += kWords[rng() % 7];
   s.resize(n);
@@ -26,14 +26,16 @@ std::string Corpus(size_t n) {
 }
 
 // Compresses `input`, fed in pieces of `piece` bytes.
-std::string Compress(Compression algorithm, int threads, const std::string& input, size_t piece) {
+std::string Compress(Compression algorithm, int threads,
+                     const std::string& input, size_t piece) {
   std::string out;
   StringSink sink(&out);
   CompressionOptions o;
   o.algorithm = algorithm;
   o.threads = threads;
   auto c = NewCompressor(o, sink);
-  for (size_t i = 0; i < input.size(); i += piece) c->Write(input.data() + i, std::min(piece, input.size() - i));
+  for (size_t i = 0; i < input.size(); i += piece)
+    c->Write(input.data() + i, std::min(piece, input.size() - i));
   c->Finish();
   return out;
 }
@@ -93,7 +95,9 @@ std::string Unzstd(const std::string& blob) {
   return out;
 }
 
-std::string Decode(Compression c, const std::string& blob) { return c == Compression::kGzip ? Gunzip(blob) : Unzstd(blob); }
+std::string Decode(Compression c, const std::string& blob) {
+  return c == Compression::kGzip ? Gunzip(blob) : Unzstd(blob);
+}
 
 class CompressorTest : public ::testing::TestWithParam<Compression> {};
 
@@ -114,15 +118,20 @@ TEST_P(CompressorTest, EmptyInputIsAValidStream) {
   EXPECT_EQ(Decode(GetParam(), blob), "");
 }
 
-INSTANTIATE_TEST_SUITE_P(All, CompressorTest, ::testing::Values(Compression::kGzip, Compression::kZstd),
-                         [](const auto& param_info) { return std::string(CompressionName(param_info.param)); });
+INSTANTIATE_TEST_SUITE_P(All, CompressorTest,
+                         ::testing::Values(Compression::kGzip,
+                                           Compression::kZstd),
+                         [](const auto& param_info) {
+                           return std::string(
+                               CompressionName(param_info.param));
+                         });
 
 TEST(Gzip, HeaderHasNoNameOrTime) {
   std::string blob = Compress(Compression::kGzip, 2, "hello", 5);
   ASSERT_GE(blob.size(), 10u);
   EXPECT_EQ(static_cast<unsigned char>(blob[0]), 0x1f);
   EXPECT_EQ(static_cast<unsigned char>(blob[1]), 0x8b);
-  EXPECT_EQ(blob[3], 0);                   // no FNAME, FCOMMENT, FEXTRA
+  EXPECT_EQ(blob[3], 0);  // no FNAME, FCOMMENT, FEXTRA
   EXPECT_EQ(blob.substr(4, 4), std::string(4, '\0'));  // MTIME 0
 }
 

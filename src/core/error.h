@@ -26,7 +26,8 @@ class Error : public std::exception {
   bool retryable() const { return retryable_; }
   const char* what() const noexcept override { return message_.c_str(); }
 
-  // The same error, with what the caller was doing in front: "context: message".
+  // The same error, with what the caller was doing in front: "context:
+  // message".
   Error WithContext(std::string_view context) const;
 
  private:

@@ -76,8 +76,8 @@ std::string ReadFile(const std::string& path, uint64_t max_bytes) {
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) throw SystemError("stat " + path, errno);
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
-    throw UserError(path + ": file is larger than " + std::to_string(max_bytes) +
-                    " bytes");
+    throw UserError(path + ": file is larger than " +
+                    std::to_string(max_bytes) + " bytes");
   }
   std::string data;
   data.resize(static_cast<size_t>(st.st_size));
@@ -101,17 +101,20 @@ void FsyncPath(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw SystemError("opening " + path, errno);
   UniqueFd owned(fd);
-  if (::fsync(fd) != 0 && errno != EINVAL) throw SystemError("fsync " + path, errno);
+  if (::fsync(fd) != 0 && errno != EINVAL)
+    throw SystemError("fsync " + path, errno);
 }
 
 std::string TempPathBeside(const std::string& path) {
   static thread_local std::mt19937_64 rng(std::random_device{}());
   char suffix[17];
-  snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(rng()));
+  snprintf(suffix, sizeof suffix, "%016llx",
+           static_cast<unsigned long long>(rng()));
   return Dirname(path) + "/.tmp-" + Basename(path) + "-" + suffix;
 }
 
-void WriteFileAtomic(const std::string& path, std::string_view data, unsigned mode) {
+void WriteFileAtomic(const std::string& path, std::string_view data,
+                     unsigned mode) {
   std::string tmp = TempPathBeside(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) throw SystemError("creating " + tmp, errno);

@@ -28,11 +28,14 @@ std::string JoinParts(const std::vector<std::string_view>& parts) {
   return out;
 }
 
-bool HasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+bool HasNul(std::string_view s) {
+  return s.find('\0') != std::string_view::npos;
+}
 
 }  // namespace
 
-bool NormalizeImagePath(std::string_view path, std::string* out, std::string* why) {
+bool NormalizeImagePath(std::string_view path, std::string* out,
+                        std::string* why) {
   if (path.empty() || path[0] != '/') {
     *why = "must be an absolute path (start with /)";
     return false;
@@ -50,7 +53,8 @@ bool NormalizeImagePath(std::string_view path, std::string* out, std::string* wh
   return true;
 }
 
-bool NormalizeArchivePath(std::string_view name, std::string* out, std::string* why) {
+bool NormalizeArchivePath(std::string_view name, std::string* out,
+                          std::string* why) {
   if (name.empty()) {
     *why = "empty entry name";
     return false;
@@ -72,7 +76,8 @@ bool NormalizeArchivePath(std::string_view name, std::string* out, std::string* 
   return true;
 }
 
-bool ResolveInRoot(std::string_view dir, std::string_view target, std::string* out) {
+bool ResolveInRoot(std::string_view dir, std::string_view target,
+                   std::string* out) {
   std::vector<std::string_view> parts;
   bool inside = true;
   if (!target.empty() && target[0] == '/') {
@@ -114,7 +119,8 @@ bool PathLess(std::string_view a, std::string_view b) {
 
 std::string ParentPath(std::string_view path) {
   size_t pos = path.rfind('/');
-  return pos == std::string_view::npos ? std::string() : std::string(path.substr(0, pos));
+  return pos == std::string_view::npos ? std::string()
+                                       : std::string(path.substr(0, pos));
 }
 
 std::string_view BaseName(std::string_view path) {
@@ -124,7 +130,8 @@ std::string_view BaseName(std::string_view path) {
 
 bool PathWithin(std::string_view path, std::string_view dir) {
   if (dir.empty()) return true;
-  if (path.size() < dir.size() || path.substr(0, dir.size()) != dir) return false;
+  if (path.size() < dir.size() || path.substr(0, dir.size()) != dir)
+    return false;
   return path.size() == dir.size() || path[dir.size()] == '/';
 }
 

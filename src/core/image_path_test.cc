@@ -30,9 +30,14 @@ TEST(ImagePath, RefusesArchiveNamesThatEscape) {
 }
 
 TEST(ImagePath, TreeOrderPutsChildrenRightAfterTheirParent) {
-  std::vector<std::string> paths = {"a-b", "a/z", "a", "a.c", "a/b/c", "a/b", "b"};
-  std::sort(paths.begin(), paths.end(), [](const std::string& x, const std::string& y) { return PathLess(x, y); });
-  EXPECT_EQ(paths, (std::vector<std::string>{"a", "a/b", "a/b/c", "a/z", "a-b", "a.c", "b"}));
+  std::vector<std::string> paths = {"a-b",   "a/z", "a", "a.c",
+                                    "a/b/c", "a/b", "b"};
+  std::sort(paths.begin(), paths.end(),
+            [](const std::string& x, const std::string& y) {
+              return PathLess(x, y);
+            });
+  EXPECT_EQ(paths, (std::vector<std::string>{"a", "a/b", "a/b/c", "a/z", "a-b",
+                                             "a.c", "b"}));
 }
 
 TEST(ImagePath, ResolvesLinksInsideTheRoot) {

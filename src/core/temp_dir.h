@@ -13,7 +13,8 @@ namespace kiln {
 class TempDir {
  public:
   TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "kiln-test-XXXXXX").string();
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "kiln-test-XXXXXX").string();
     if (!mkdtemp(tmpl.data())) throw EnvError("mkdtemp failed");
     path_ = tmpl;
   }
@@ -26,7 +27,8 @@ class TempDir {
 
   const std::string& path() const { return path_; }
   // Writes `content` to path()/rel, creating parent folders.
-  std::string Write(const std::string& rel, const std::string& content, unsigned mode = 0644) const {
+  std::string Write(const std::string& rel, const std::string& content,
+                    unsigned mode = 0644) const {
     std::string p = path_ + "/" + rel;
     MakeDirs(Dirname(p));
     WriteFileAtomic(p, content, mode);

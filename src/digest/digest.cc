@@ -27,7 +27,8 @@ bool Digest::IsValid(std::string_view text) {
 
 Digest Digest::Parse(std::string_view text) {
   if (!IsValid(text)) {
-    if (text.find(':') != std::string_view::npos && !StartsWith(text, "sha256:")) {
+    if (text.find(':') != std::string_view::npos &&
+        !StartsWith(text, "sha256:")) {
       throw UserError("unsupported digest algorithm in " + Quote(text) +
                       " (kiln uses sha256)");
     }
@@ -39,7 +40,9 @@ Digest Digest::Parse(std::string_view text) {
   return d;
 }
 
-Digest Digest::FromHex(std::string_view hex) { return Parse("sha256:" + std::string(hex)); }
+Digest Digest::FromHex(std::string_view hex) {
+  return Parse("sha256:" + std::string(hex));
+}
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {

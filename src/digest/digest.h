@@ -26,9 +26,15 @@ class Digest {
   // First 12 hex digits, for people.
   std::string Short() const { return hex_.substr(0, 12); }
 
-  friend bool operator==(const Digest& a, const Digest& b) { return a.hex_ == b.hex_; }
-  friend bool operator!=(const Digest& a, const Digest& b) { return a.hex_ != b.hex_; }
-  friend bool operator<(const Digest& a, const Digest& b) { return a.hex_ < b.hex_; }
+  friend bool operator==(const Digest& a, const Digest& b) {
+    return a.hex_ == b.hex_;
+  }
+  friend bool operator!=(const Digest& a, const Digest& b) {
+    return a.hex_ != b.hex_;
+  }
+  friend bool operator<(const Digest& a, const Digest& b) {
+    return a.hex_ < b.hex_;
+  }
 
  private:
   std::string hex_;

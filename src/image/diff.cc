@@ -13,24 +13,35 @@ std::string Octal(uint32_t mode) {
   return buf;
 }
 
-std::string Owner(const Entry& e) { return std::to_string(e.uid) + ":" + std::to_string(e.gid); }
+std::string Owner(const Entry& e) {
+  return std::to_string(e.uid) + ":" + std::to_string(e.gid);
+}
 
 std::vector<std::string> Compare(const Entry& a, const Entry& b) {
   std::vector<std::string> out;
   if (a.type != b.type) {
-    out.push_back(std::string("type ") + EntryTypeName(a.type) + " -> " + EntryTypeName(b.type));
+    out.push_back(std::string("type ") + EntryTypeName(a.type) + " -> " +
+                  EntryTypeName(b.type));
     return out;
   }
-  if (a.type == EntryType::kFile && (a.size != b.size || a.sha256 != b.sha256)) {
-    out.push_back("content" + (a.size != b.size ? " (" + std::to_string(a.size) + " -> " + std::to_string(b.size) + " bytes)"
-                                                 : std::string()));
+  if (a.type == EntryType::kFile &&
+      (a.size != b.size || a.sha256 != b.sha256)) {
+    out.push_back("content" + (a.size != b.size
+                                   ? " (" + std::to_string(a.size) + " -> " +
+                                         std::to_string(b.size) + " bytes)"
+                                   : std::string()));
   }
-  if (a.mode != b.mode) out.push_back("mode " + Octal(a.mode) + " -> " + Octal(b.mode));
-  if (a.uid != b.uid || a.gid != b.gid) out.push_back("owner " + Owner(a) + " -> " + Owner(b));
-  if (a.link != b.link) out.push_back("link " + Quote(a.link) + " -> " + Quote(b.link));
+  if (a.mode != b.mode)
+    out.push_back("mode " + Octal(a.mode) + " -> " + Octal(b.mode));
+  if (a.uid != b.uid || a.gid != b.gid)
+    out.push_back("owner " + Owner(a) + " -> " + Owner(b));
+  if (a.link != b.link)
+    out.push_back("link " + Quote(a.link) + " -> " + Quote(b.link));
   if (a.dev_major != b.dev_major || a.dev_minor != b.dev_minor) {
-    out.push_back("device " + std::to_string(a.dev_major) + "," + std::to_string(a.dev_minor) + " -> " +
-                  std::to_string(b.dev_major) + "," + std::to_string(b.dev_minor));
+    out.push_back("device " + std::to_string(a.dev_major) + "," +
+                  std::to_string(a.dev_minor) + " -> " +
+                  std::to_string(b.dev_major) + "," +
+                  std::to_string(b.dev_minor));
   }
   return out;
 }
@@ -38,7 +49,8 @@ std::vector<std::string> Compare(const Entry& a, const Entry& b) {
 }  // namespace
 
 std::string DescribeEntry(const Entry& e) {
-  std::string s = std::string(EntryTypeName(e.type)) + " " + Octal(e.mode) + " " + Owner(e);
+  std::string s =
+      std::string(EntryTypeName(e.type)) + " " + Octal(e.mode) + " " + Owner(e);
   if (e.type == EntryType::kFile) s += " " + std::to_string(e.size);
   if (!e.link.empty()) s += " -> " + e.link;
   return s;
@@ -58,7 +70,9 @@ std::vector<PathChange> DiffTrees(const Tree& a, const Tree& b) {
       ++ib;
     } else {
       auto props = Compare(ia->second, ib->second);
-      if (!props.empty()) out.push_back({PathChange::Kind::kChanged, "/" + ia->first, std::move(props)});
+      if (!props.empty())
+        out.push_back(
+            {PathChange::Kind::kChanged, "/" + ia->first, std::move(props)});
       ++ia;
       ++ib;
     }

@@ -13,7 +13,7 @@ namespace kiln {
 struct PathChange {
   enum class Kind { kAdded, kRemoved, kChanged };
   Kind kind;
-  std::string path;  // absolute: "/usr/bin/hello"
+  std::string path;                     // absolute: "/usr/bin/hello"
   std::vector<std::string> properties;  // "mode 0644 -> 0755", "content", ...
 };
 

@@ -15,7 +15,8 @@ namespace {
 // The uncompressed bytes of a layer blob, streamed when the archive is written.
 class DecompressedLayer : public ContentSource {
  public:
-  DecompressedLayer(std::string path, std::string what) : path_(std::move(path)), what_(std::move(what)) {}
+  DecompressedLayer(std::string path, std::string what)
+      : path_(std::move(path)), what_(std::move(what)) {}
   void CopyTo(ByteSink& sink, uint64_t size) const override {
     uint64_t n = Decompress(path_, sink, what_);
     if (n != size) throw EnvError(what_ + " changed while it was exported");
@@ -36,8 +37,10 @@ class CountHash : public ByteSink {
 // A file written under a temporary name and renamed over `path` on Commit().
 class AtomicFile : public ByteSink {
  public:
-  explicit AtomicFile(std::string path) : path_(std::move(path)), temp_(TempPathBeside(path_)) {
-    int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  explicit AtomicFile(std::string path)
+      : path_(std::move(path)), temp_(TempPathBeside(path_)) {
+    int fd =
+        ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) throw SystemError("creating " + temp_, errno);
     fd_ = UniqueFd(fd);
     buf_.reserve(1 << 20);
@@ -51,12 +54,14 @@ class AtomicFile : public ByteSink {
       WriteAll(fd_.get(), data, n, temp_);
       return;
     }
-    buf_.insert(buf_.end(), static_cast<const char*>(data), static_cast<const char*>(data) + n);
+    buf_.insert(buf_.end(), static_cast<const char*>(data),
+                static_cast<const char*>(data) + n);
   }
   void Commit() {
     Flush();
     if (::fsync(fd_.get()) != 0) throw SystemError("fsync " + temp_, errno);
-    if (::rename(temp_.c_str(), path_.c_str()) != 0) throw SystemError("renaming " + temp_ + " to " + path_, errno);
+    if (::rename(temp_.c_str(), path_.c_str()) != 0)
+      throw SystemError("renaming " + temp_ + " to " + path_, errno);
     done_ = true;
   }
 
@@ -73,7 +78,9 @@ class AtomicFile : public ByteSink {
 
 int64_t CreatedEpoch(const ImageConfig& config) {
   struct tm tm = {};
-  if (config.created.empty() || !strptime(config.created.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return 0;
+  if (config.created.empty() ||
+      !strptime(config.created.c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
+    return 0;
   return static_cast<int64_t>(timegm(&tm));
 }
 
@@ -106,8 +113,10 @@ std::string ExportOci(const Image& image, const Reference& dest) {
     std::vector<Descriptor> kept;
     for (const auto& m : index.manifests) {
       auto it = m.annotations.find(annotation::kRefName);
-      bool same_name = !ref_name.empty() && it != m.annotations.end() && it->second == ref_name;
-      bool same_unnamed = ref_name.empty() && m.digest == d.digest && it == m.annotations.end();
+      bool same_name = !ref_name.empty() && it != m.annotations.end() &&
+                       it->second == ref_name;
+      bool same_unnamed =
+          ref_name.empty() && m.digest == d.digest && it == m.annotations.end();
       if (!same_name && !same_unnamed) kept.push_back(m);
     }
     kept.push_back(d);
@@ -117,9 +126,11 @@ std::string ExportOci(const Image& image, const Reference& dest) {
 }
 
 std::string ExportDockerArchive(const Image& image, const Reference& dest) {
-  std::string repo_tag = dest.name.empty() ? DefaultRefName(image) : dest.name + ":" + dest.tag;
+  std::string repo_tag =
+      dest.name.empty() ? DefaultRefName(image) : dest.name + ":" + dest.tag;
   if (repo_tag.find(':') == std::string::npos || StartsWith(repo_tag, ":")) {
-    throw UserError(dest.ToString() + ": name the image as docker-archive:FILE:NAME:TAG");
+    throw UserError(dest.ToString() +
+                    ": name the image as docker-archive:FILE:NAME:TAG");
   }
   std::vector<Entry> entries;
   std::string config_name = image.manifest.config.digest.hex() + ".json";
@@ -135,7 +146,8 @@ std::string ExportDockerArchive(const Image& image, const Reference& dest) {
     uint64_t size = Decompress(path, counter, what);
     Digest diff_id = counter.hash.Finish();
     if (diff_id != image.config.diff_ids[i]) {
-      throw EnvError(what + ": uncompressed content is " + diff_id.ToString() + ", the config says " +
+      throw EnvError(what + ": uncompressed content is " + diff_id.ToString() +
+                     ", the config says " +
                      image.config.diff_ids[i].ToString());
     }
     Entry e;
@@ -145,8 +157,10 @@ std::string ExportDockerArchive(const Image& image, const Reference& dest) {
     layers.push_back(e.path);
     entries.push_back(std::move(e));
   }
-  nlohmann::json manifest = nlohmann::json::array(
-      {{{"Config", config_name}, {"RepoTags", nlohmann::json::array({repo_tag})}, {"Layers", layers}}});
+  nlohmann::json manifest =
+      nlohmann::json::array({{{"Config", config_name},
+                              {"RepoTags", nlohmann::json::array({repo_tag})},
+                              {"Layers", layers}}});
   entries.push_back(FileEntry("manifest.json", CanonicalJson(manifest)));
   AtomicFile out(dest.path);
   TarWriter tar(out, CreatedEpoch(image.config));
@@ -156,7 +170,8 @@ std::string ExportDockerArchive(const Image& image, const Reference& dest) {
   return "docker-archive:" + dest.path + ":" + repo_tag;
 }
 
-std::string ExportRootfs(const Image& image, const Reference& dest, const Store& store) {
+std::string ExportRootfs(const Image& image, const Reference& dest,
+                         const Store& store) {
   FlattenOptions options;
   options.spool = Spool::Create(store.tmp_dir());
   Tree tree = Flatten(image, options);
@@ -174,23 +189,30 @@ std::string ExportRootfs(const Image& image, const Reference& dest, const Store&
 
 }  // namespace
 
-std::string ExportImage(const Image& image, const Reference& dest, const Store& store, bool replace) {
-  return WithContext("exporting " + image.display + " to " + dest.ToString(), [&]() -> std::string {
-    switch (dest.kind) {
-      case Reference::Kind::kStore: {
-        if (dest.digest || dest.tag.empty()) throw UserError("name the store destination as NAME:TAG");
-        CopyBlobs(image, store.layout());
-        store.Tag(dest.name + ":" + dest.tag, image.descriptor, replace);
-        return dest.NameAndTag();
-      }
-      case Reference::Kind::kOciLayout: return ExportOci(image, dest);
-      case Reference::Kind::kDockerArchive: return ExportDockerArchive(image, dest);
-      case Reference::Kind::kRootfs: return ExportRootfs(image, dest, store);
-      case Reference::Kind::kRegistry:
-        throw UserError("kiln push publishes to registries");
-    }
-    return "";
-  });
+std::string ExportImage(const Image& image, const Reference& dest,
+                        const Store& store, bool replace) {
+  return WithContext(
+      "exporting " + image.display + " to " + dest.ToString(),
+      [&]() -> std::string {
+        switch (dest.kind) {
+          case Reference::Kind::kStore: {
+            if (dest.digest || dest.tag.empty())
+              throw UserError("name the store destination as NAME:TAG");
+            CopyBlobs(image, store.layout());
+            store.Tag(dest.name + ":" + dest.tag, image.descriptor, replace);
+            return dest.NameAndTag();
+          }
+          case Reference::Kind::kOciLayout:
+            return ExportOci(image, dest);
+          case Reference::Kind::kDockerArchive:
+            return ExportDockerArchive(image, dest);
+          case Reference::Kind::kRootfs:
+            return ExportRootfs(image, dest, store);
+          case Reference::Kind::kRegistry:
+            throw UserError("kiln push publishes to registries");
+        }
+        return "";
+      });
 }
 
 }  // namespace kiln

@@ -12,6 +12,7 @@
 namespace kiln {
 
 // Returns the destination as written ("oci:out:1.0.0").
-std::string ExportImage(const Image& image, const Reference& dest, const Store& store, bool replace = false);
+std::string ExportImage(const Image& image, const Reference& dest,
+                        const Store& store, bool replace = false);
 
 }  // namespace kiln

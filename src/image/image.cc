@@ -12,13 +12,15 @@ constexpr uint64_t kMaxManifestBytes = 4 << 20;
 constexpr uint64_t kMaxCaptureBytes = 16 << 20;
 
 bool Matches(const Descriptor& d, const Platform& p) {
-  return d.platform && d.platform->os == p.os && d.platform->architecture == p.architecture &&
+  return d.platform && d.platform->os == p.os &&
+         d.platform->architecture == p.architecture &&
          (p.variant.empty() || d.platform->variant == p.variant);
 }
 
-Descriptor PickPlatform(const Layout& layout, const Descriptor& index_desc, const Platform* want,
-                        const std::string& display) {
-  Index index = Index::Parse(layout.ReadBlob(index_desc, kMaxManifestBytes), display);
+Descriptor PickPlatform(const Layout& layout, const Descriptor& index_desc,
+                        const Platform* want, const std::string& display) {
+  Index index =
+      Index::Parse(layout.ReadBlob(index_desc, kMaxManifestBytes), display);
   Platform fallback;
   const Platform& p = want ? *want : fallback;
   std::vector<std::string> have;
@@ -26,8 +28,11 @@ Descriptor PickPlatform(const Layout& layout, const Descriptor& index_desc, cons
     if (Matches(d, p) && IsManifestType(d.media_type)) return d;
     if (d.platform) have.push_back(d.platform->ToString());
   }
-  if (!want && index.manifests.size() == 1 && IsManifestType(index.manifests[0].media_type)) return index.manifests[0];
-  throw UserError(display + " has no image for " + p.ToString() + (have.empty() ? "" : " (it has " + Join(have, ", ") + ")"));
+  if (!want && index.manifests.size() == 1 &&
+      IsManifestType(index.manifests[0].media_type))
+    return index.manifests[0];
+  throw UserError(display + " has no image for " + p.ToString() +
+                  (have.empty() ? "" : " (it has " + Join(have, ", ") + ")"));
 }
 
 // A sink that hashes and forwards.
@@ -64,22 +69,27 @@ Entry FromHeader(const TarHeader& h, const std::string& path) {
 }
 
 std::string LayerWhat(const Image& image, size_t i) {
-  return image.display + " layer " + std::to_string(i + 1) + " (" + image.manifest.layers[i].digest.Short() + ")";
+  return image.display + " layer " + std::to_string(i + 1) + " (" +
+         image.manifest.layers[i].digest.Short() + ")";
 }
 
 std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i) {
   const Descriptor& d = image.manifest.layers[i];
   if (LayerCompressionOf(d.media_type) == LayerCompression::kUnknown) {
-    throw UserError(LayerWhat(image, i) + ": unsupported layer media type " + Quote(d.media_type));
+    throw UserError(LayerWhat(image, i) + ": unsupported layer media type " +
+                    Quote(d.media_type));
   }
   std::string path = image.layout.BlobPath(d.digest);
-  if (!PathExists(path)) throw EnvError(LayerWhat(image, i) + ": blob " + d.digest.ToString() + " is missing");
+  if (!PathExists(path))
+    throw EnvError(LayerWhat(image, i) + ": blob " + d.digest.ToString() +
+                   " is missing");
   return TarReader::Open(path, LayerWhat(image, i), d.digest);
 }
 
 }  // namespace
 
-Image OpenImage(const Reference& ref, const Store& store, const Platform* platform) {
+Image OpenImage(const Reference& ref, const Store& store,
+                const Platform* platform) {
   std::optional<Layout> layout;
   Descriptor desc;
   std::string display = ref.ToString();
@@ -96,13 +106,16 @@ Image OpenImage(const Reference& ref, const Store& store, const Platform* platfo
       Index index = layout->ReadIndex();
       if (ref.tag.empty()) {
         if (index.manifests.size() != 1) {
-          throw UserError(display + ": the layout holds " + std::to_string(index.manifests.size()) +
+          throw UserError(display + ": the layout holds " +
+                          std::to_string(index.manifests.size()) +
                           " images; name one as oci:DIR:REF");
         }
         desc = index.manifests[0];
       } else {
         auto found = layout->FindRef(ref.tag);
-        if (!found) throw UserError(display + ": no image named " + Quote(ref.tag) + " in " + ref.path);
+        if (!found)
+          throw UserError(display + ": no image named " + Quote(ref.tag) +
+                          " in " + ref.path);
         desc = *found;
       }
       auto it = desc.annotations.find(annotation::kRefName);
@@ -117,20 +130,30 @@ Image OpenImage(const Reference& ref, const Store& store, const Platform* platfo
       break;
     }
     default:
-      throw UserError(display + ": kiln reads images from the store or oci: directories here" +
-                      (ref.kind == Reference::Kind::kRegistry ? " (kiln pull fetches registry images)" : ""));
+      throw UserError(
+          display +
+          ": kiln reads images from the store or oci: directories here" +
+          (ref.kind == Reference::Kind::kRegistry
+               ? " (kiln pull fetches registry images)"
+               : ""));
   }
-  if (IsIndexType(desc.media_type)) desc = PickPlatform(*layout, desc, platform, display);
+  if (IsIndexType(desc.media_type))
+    desc = PickPlatform(*layout, desc, platform, display);
   if (!IsManifestType(desc.media_type)) {
-    throw UserError(display + ": " + Quote(desc.media_type) + " is not an image manifest");
+    throw UserError(display + ": " + Quote(desc.media_type) +
+                    " is not an image manifest");
   }
   Image image{display, name, tag, *layout, desc, {}, {}, {}};
-  image.manifest = Manifest::Parse(layout->ReadBlob(desc, kMaxManifestBytes), display + " manifest");
-  image.config_bytes = layout->ReadBlob(image.manifest.config, kMaxManifestBytes);
+  image.manifest = Manifest::Parse(layout->ReadBlob(desc, kMaxManifestBytes),
+                                   display + " manifest");
+  image.config_bytes =
+      layout->ReadBlob(image.manifest.config, kMaxManifestBytes);
   image.config = ImageConfig::Parse(image.config_bytes, display + " config");
   if (image.config.diff_ids.size() != image.manifest.layers.size()) {
-    throw UserError(display + ": the config lists " + std::to_string(image.config.diff_ids.size()) +
-                    " diff_ids for " + std::to_string(image.manifest.layers.size()) + " layers");
+    throw UserError(display + ": the config lists " +
+                    std::to_string(image.config.diff_ids.size()) +
+                    " diff_ids for " +
+                    std::to_string(image.manifest.layers.size()) + " layers");
   }
   return image;
 }
@@ -142,7 +165,8 @@ std::vector<Entry> ReadLayerEntries(const Image& image, size_t layer) {
   while (reader->Next(&h)) {
     std::string path, why;
     if (!NormalizeArchivePath(h.name, &path, &why)) {
-      throw UserError(LayerWhat(image, layer) + ": entry " + Quote(h.name) + ": " + why);
+      throw UserError(LayerWhat(image, layer) + ": entry " + Quote(h.name) +
+                      ": " + why);
     }
     if (path.empty()) continue;
     out.push_back(FromHeader(h, path));
@@ -152,16 +176,20 @@ std::vector<Entry> ReadLayerEntries(const Image& image, size_t layer) {
 
 Tree Flatten(const Image& image, const FlattenOptions& options) {
   Tree result;
-  std::set<std::string> hidden;  // whited out by an upper layer: the path and below
-  std::set<std::string> opaque;  // an upper layer hid this directory's lower contents
-  auto is_hidden = [&](const std::string& path, const std::set<std::string>& mine) {
+  std::set<std::string>
+      hidden;  // whited out by an upper layer: the path and below
+  std::set<std::string>
+      opaque;  // an upper layer hid this directory's lower contents
+  auto is_hidden = [&](const std::string& path,
+                       const std::set<std::string>& mine) {
     if (const Entry* e = result.Find(path); e && !mine.count(path)) return true;
     if (hidden.count(path)) return true;
     std::string p = ParentPath(path);
     bool at_root = path.empty();
     while (!at_root) {
       if (hidden.count(p) || opaque.count(p)) return true;
-      if (const Entry* e = result.Find(p); e && !e->IsDir() && !mine.count(p)) return true;
+      if (const Entry* e = result.Find(p); e && !e->IsDir() && !mine.count(p))
+        return true;
       at_root = p.empty();
       p = ParentPath(p);
     }
@@ -170,19 +198,26 @@ Tree Flatten(const Image& image, const FlattenOptions& options) {
   for (size_t i = image.manifest.layers.size(); i-- > 0;) {
     auto reader = OpenLayer(image, i);
     std::set<std::string> mine, new_hidden, new_opaque;
-    std::map<std::string, Entry> files;  // this layer's files, for hardlinks to hidden ones
+    std::map<std::string, Entry>
+        files;  // this layer's files, for hardlinks to hidden ones
     TarHeader h;
     while (reader->Next(&h)) {
       std::string path, why;
       if (!NormalizeArchivePath(h.name, &path, &why)) {
-        throw UserError(LayerWhat(image, i) + ": entry " + Quote(h.name) + ": " + why);
+        throw UserError(LayerWhat(image, i) + ": entry " + Quote(h.name) +
+                        ": " + why);
       }
       if (path.empty()) continue;
       std::string target;
       switch (ClassifyWhiteout(path, &target)) {
-        case Whiteout::kFile: new_hidden.insert(target); continue;
-        case Whiteout::kOpaque: new_opaque.insert(target); continue;
-        case Whiteout::kNone: break;
+        case Whiteout::kFile:
+          new_hidden.insert(target);
+          continue;
+        case Whiteout::kOpaque:
+          new_opaque.insert(target);
+          continue;
+        case Whiteout::kNone:
+          break;
       }
       Entry e = FromHeader(h, path);
       bool visible = !is_hidden(path, mine);
@@ -215,11 +250,13 @@ Tree Flatten(const Image& image, const FlattenOptions& options) {
       } else if (h.type == EntryType::kHardlink) {
         std::string target_path;
         if (!NormalizeArchivePath(h.link, &target_path, &why)) {
-          throw UserError(LayerWhat(image, i) + ": hardlink " + Quote(h.name) + " to " + Quote(h.link) + ": " + why);
+          throw UserError(LayerWhat(image, i) + ": hardlink " + Quote(h.name) +
+                          " to " + Quote(h.link) + ": " + why);
         }
         auto it = files.find(target_path);
         if (it == files.end()) {
-          throw UserError(LayerWhat(image, i) + ": hardlink " + Quote(h.name) + " to " + Quote(h.link) +
+          throw UserError(LayerWhat(image, i) + ": hardlink " + Quote(h.name) +
+                          " to " + Quote(h.link) +
                           ", which is not a file earlier in the layer");
         }
         if (result.Find(target_path) && mine.count(target_path)) {

@@ -31,15 +31,18 @@ struct Image {
 // Opens the image a reference names. From an index, picks `platform` (default:
 // the only entry, else linux/amd64). Registry and archive references are not
 // readable here (pull them first).
-Image OpenImage(const Reference& ref, const Store& store, const Platform* platform = nullptr);
+Image OpenImage(const Reference& ref, const Store& store,
+                const Platform* platform = nullptr);
 
 // One layer's entries as stored (paths normalised; whiteouts kept as entries).
 std::vector<Entry> ReadLayerEntries(const Image& image, size_t layer);
 
 struct FlattenOptions {
-  std::shared_ptr<Spool> spool;  // keep every regular file's bytes (rootfs export)
-  bool hash_files = false;       // fill Entry::sha256 (diff)
-  std::set<std::string> capture;  // paths whose content is kept in memory (< 16 MiB)
+  std::shared_ptr<Spool>
+      spool;                // keep every regular file's bytes (rootfs export)
+  bool hash_files = false;  // fill Entry::sha256 (diff)
+  std::set<std::string>
+      capture;  // paths whose content is kept in memory (< 16 MiB)
 };
 
 // The file system the image's layers make, whiteouts applied. Layers are

@@ -28,9 +28,12 @@ std::vector<ImageSummary> ListImages(const Store& store) {
     ImageSummary s;
     s.name = stored.name;
     s.manifest = stored.manifest;
-    if (stored.manifest.platform) s.platform = stored.manifest.platform->ToString();
-    if (IsManifestType(stored.manifest.media_type) && store.layout().HasBlob(stored.manifest.digest)) {
-      Manifest m = Manifest::Parse(store.layout().ReadBlob(stored.manifest), stored.name);
+    if (stored.manifest.platform)
+      s.platform = stored.manifest.platform->ToString();
+    if (IsManifestType(stored.manifest.media_type) &&
+        store.layout().HasBlob(stored.manifest.digest)) {
+      Manifest m = Manifest::Parse(store.layout().ReadBlob(stored.manifest),
+                                   stored.name);
       s.size = static_cast<uint64_t>(m.config.size);
       for (const auto& l : m.layers) s.size += static_cast<uint64_t>(l.size);
       auto it = m.annotations.find(annotation::kCreated);
@@ -41,7 +44,8 @@ std::vector<ImageSummary> ListImages(const Store& store) {
   return out;
 }
 
-std::vector<PathChange> DiffImages(const Reference& a, const Reference& b, const Store& store) {
+std::vector<PathChange> DiffImages(const Reference& a, const Reference& b,
+                                   const Store& store) {
   FlattenOptions options;
   options.hash_files = true;
   Tree ta = Flatten(OpenImage(a, store), options);

@@ -13,7 +13,7 @@ namespace kiln {
 struct LayerInfo {
   Descriptor blob;
   Digest diff_id;
-  std::string created_by;  // from the config's history
+  std::string created_by;    // from the config's history
   std::vector<Entry> files;  // with InspectImage(..., files = true)
 };
 
@@ -36,6 +36,7 @@ struct ImageSummary {
 std::vector<ImageSummary> ListImages(const Store& store);
 
 // Flattened file systems compared path by path.
-std::vector<PathChange> DiffImages(const Reference& a, const Reference& b, const Store& store);
+std::vector<PathChange> DiffImages(const Reference& a, const Reference& b,
+                                   const Store& store);
 
 }  // namespace kiln

@@ -12,54 +12,69 @@ using nlohmann::json;
 
 namespace {
 
-// Sizes beyond this are absurd for one blob and would overflow later arithmetic.
+// Sizes beyond this are absurd for one blob and would overflow later
+// arithmetic.
 constexpr int64_t kMaxBlobSize = int64_t{1} << 50;
 
 const json& Field(const json& j, const char* key, const std::string& what) {
   auto it = j.find(key);
-  if (it == j.end()) throw UserError(what + ": missing \"" + std::string(key) + "\"");
+  if (it == j.end())
+    throw UserError(what + ": missing \"" + std::string(key) + "\"");
   return *it;
 }
 
-std::string String(const json& j, const char* key, const std::string& what, bool required = false) {
+std::string String(const json& j, const char* key, const std::string& what,
+                   bool required = false) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) {
-    if (required) throw UserError(what + ": missing \"" + std::string(key) + "\"");
+    if (required)
+      throw UserError(what + ": missing \"" + std::string(key) + "\"");
     return "";
   }
-  if (!it->is_string()) throw UserError(what + ": \"" + std::string(key) + "\" must be a string");
+  if (!it->is_string())
+    throw UserError(what + ": \"" + std::string(key) + "\" must be a string");
   return it->get<std::string>();
 }
 
-std::map<std::string, std::string> StringMap(const json& j, const char* key, const std::string& what) {
+std::map<std::string, std::string> StringMap(const json& j, const char* key,
+                                             const std::string& what) {
   std::map<std::string, std::string> out;
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return out;
-  if (!it->is_object()) throw UserError(what + ": \"" + std::string(key) + "\" must be an object");
+  if (!it->is_object())
+    throw UserError(what + ": \"" + std::string(key) + "\" must be an object");
   for (auto& [k, v] : it->items()) {
-    if (!v.is_string()) throw UserError(what + ": " + key + "." + k + " must be a string");
+    if (!v.is_string())
+      throw UserError(what + ": " + key + "." + k + " must be a string");
     out[k] = v.get<std::string>();
   }
   return out;
 }
 
-std::optional<std::vector<std::string>> StringList(const json& j, const char* key, const std::string& what) {
+std::optional<std::vector<std::string>> StringList(const json& j,
+                                                   const char* key,
+                                                   const std::string& what) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::nullopt;
-  if (!it->is_array()) throw UserError(what + ": \"" + std::string(key) + "\" must be a list");
+  if (!it->is_array())
+    throw UserError(what + ": \"" + std::string(key) + "\" must be a list");
   std::vector<std::string> out;
   for (const auto& v : *it) {
-    if (!v.is_string()) throw UserError(what + ": \"" + std::string(key) + "\" must hold strings");
+    if (!v.is_string())
+      throw UserError(what + ": \"" + std::string(key) +
+                      "\" must hold strings");
     out.push_back(v.get<std::string>());
   }
   return out;
 }
 
-std::vector<std::string> KeysOf(const json& j, const char* key, const std::string& what) {
+std::vector<std::string> KeysOf(const json& j, const char* key,
+                                const std::string& what) {
   std::vector<std::string> out;
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return out;
-  if (!it->is_object()) throw UserError(what + ": \"" + std::string(key) + "\" must be an object");
+  if (!it->is_object())
+    throw UserError(what + ": \"" + std::string(key) + "\" must be an object");
   for (auto& [k, v] : it->items()) out.push_back(k);
   std::sort(out.begin(), out.end());
   return out;
@@ -86,11 +101,16 @@ json Set(const std::vector<std::string>& keys) {
 
 }  // namespace
 
-bool IsManifestType(std::string_view t) { return t == media::kManifest || t == media::kDockerManifest; }
-bool IsIndexType(std::string_view t) { return t == media::kIndex || t == media::kDockerManifestList; }
+bool IsManifestType(std::string_view t) {
+  return t == media::kManifest || t == media::kDockerManifest;
+}
+bool IsIndexType(std::string_view t) {
+  return t == media::kIndex || t == media::kDockerManifestList;
+}
 
 LayerCompression LayerCompressionOf(std::string_view t) {
-  if (t == media::kLayerGzip || t == media::kDockerLayerGzip || t == media::kDockerForeignLayerGzip) {
+  if (t == media::kLayerGzip || t == media::kDockerLayerGzip ||
+      t == media::kDockerForeignLayerGzip) {
     return LayerCompression::kGzip;
   }
   if (t == media::kLayerZstd) return LayerCompression::kZstd;
@@ -98,7 +118,9 @@ LayerCompression LayerCompressionOf(std::string_view t) {
   return LayerCompression::kUnknown;
 }
 
-const char* LayerMediaType(Compression c) { return c == Compression::kZstd ? media::kLayerZstd : media::kLayerGzip; }
+const char* LayerMediaType(Compression c) {
+  return c == Compression::kZstd ? media::kLayerZstd : media::kLayerGzip;
+}
 
 std::string CanonicalJson(const json& value) {
   try {
@@ -117,7 +139,8 @@ json ParseJson(std::string_view text, const std::string& what) {
 }
 
 json Descriptor::ToJson() const {
-  json j = {{"mediaType", media_type}, {"digest", digest.ToString()}, {"size", size}};
+  json j = {
+      {"mediaType", media_type}, {"digest", digest.ToString()}, {"size", size}};
   if (!artifact_type.empty()) j["artifactType"] = artifact_type;
   if (platform) {
     json p = {{"os", platform->os}, {"architecture", platform->architecture}};
@@ -131,10 +154,13 @@ Descriptor Descriptor::FromJson(const json& j, const std::string& what) {
   if (!j.is_object()) throw UserError(what + ": descriptor is not an object");
   Descriptor d;
   d.media_type = String(j, "mediaType", what, true);
-  d.digest = WithContext(what, [&] { return Digest::Parse(String(j, "digest", what, true)); });
+  d.digest = WithContext(
+      what, [&] { return Digest::Parse(String(j, "digest", what, true)); });
   const json& size = Field(j, "size", what);
-  if (!size.is_number_integer() || size.get<int64_t>() < 0 || size.get<int64_t>() > kMaxBlobSize) {
-    throw UserError(what + ": size of " + d.digest.ToString() + " must be a whole number from 0 to 2^50");
+  if (!size.is_number_integer() || size.get<int64_t>() < 0 ||
+      size.get<int64_t>() > kMaxBlobSize) {
+    throw UserError(what + ": size of " + d.digest.ToString() +
+                    " must be a whole number from 0 to 2^50");
   }
   d.size = size.get<int64_t>();
   d.artifact_type = String(j, "artifactType", what);
@@ -152,7 +178,10 @@ Descriptor Descriptor::FromJson(const json& j, const std::string& what) {
 json Manifest::ToJson() const {
   json layers_json = json::array();
   for (const auto& l : layers) layers_json.push_back(l.ToJson());
-  json j = {{"schemaVersion", 2}, {"mediaType", media_type}, {"config", config.ToJson()}, {"layers", layers_json}};
+  json j = {{"schemaVersion", 2},
+            {"mediaType", media_type},
+            {"config", config.ToJson()},
+            {"layers", layers_json}};
   if (!artifact_type.empty()) j["artifactType"] = artifact_type;
   if (subject) j["subject"] = subject->ToJson();
   return Annotated(std::move(j), annotations);
@@ -164,15 +193,19 @@ Manifest Manifest::Parse(std::string_view bytes, const std::string& what) {
   Manifest m;
   m.media_type = String(j, "mediaType", what);
   if (m.media_type.empty()) m.media_type = media::kManifest;
-  if (!IsManifestType(m.media_type)) throw UserError(what + ": mediaType " + Quote(m.media_type) + " is not an image manifest");
+  if (!IsManifestType(m.media_type))
+    throw UserError(what + ": mediaType " + Quote(m.media_type) +
+                    " is not an image manifest");
   m.artifact_type = String(j, "artifactType", what);
   m.config = Descriptor::FromJson(Field(j, "config", what), what + " config");
   const json& layers = Field(j, "layers", what);
   if (!layers.is_array()) throw UserError(what + ": layers must be a list");
   for (size_t i = 0; i < layers.size(); ++i) {
-    m.layers.push_back(Descriptor::FromJson(layers[i], what + " layers[" + std::to_string(i) + "]"));
+    m.layers.push_back(Descriptor::FromJson(
+        layers[i], what + " layers[" + std::to_string(i) + "]"));
   }
-  if (auto it = j.find("subject"); it != j.end() && !it->is_null()) m.subject = Descriptor::FromJson(*it, what + " subject");
+  if (auto it = j.find("subject"); it != j.end() && !it->is_null())
+    m.subject = Descriptor::FromJson(*it, what + " subject");
   m.annotations = StringMap(j, "annotations", what);
   return m;
 }
@@ -180,7 +213,8 @@ Manifest Manifest::Parse(std::string_view bytes, const std::string& what) {
 json Index::ToJson() const {
   json list = json::array();
   for (const auto& d : manifests) list.push_back(d.ToJson());
-  json j = {{"schemaVersion", 2}, {"mediaType", media_type}, {"manifests", list}};
+  json j = {
+      {"schemaVersion", 2}, {"mediaType", media_type}, {"manifests", list}};
   return Annotated(std::move(j), annotations);
 }
 
@@ -190,11 +224,14 @@ Index Index::Parse(std::string_view bytes, const std::string& what) {
   Index idx;
   idx.media_type = String(j, "mediaType", what);
   if (idx.media_type.empty()) idx.media_type = media::kIndex;
-  if (!IsIndexType(idx.media_type)) throw UserError(what + ": mediaType " + Quote(idx.media_type) + " is not an image index");
+  if (!IsIndexType(idx.media_type))
+    throw UserError(what + ": mediaType " + Quote(idx.media_type) +
+                    " is not an image index");
   const json& list = Field(j, "manifests", what);
   if (!list.is_array()) throw UserError(what + ": manifests must be a list");
   for (size_t i = 0; i < list.size(); ++i) {
-    idx.manifests.push_back(Descriptor::FromJson(list[i], what + " manifests[" + std::to_string(i) + "]"));
+    idx.manifests.push_back(Descriptor::FromJson(
+        list[i], what + " manifests[" + std::to_string(i) + "]"));
   }
   idx.annotations = StringMap(j, "annotations", what);
   return idx;
@@ -203,7 +240,8 @@ Index Index::Parse(std::string_view bytes, const std::string& what) {
 json ImageConfig::ToJson() const {
   json c = config.extra.is_object() ? config.extra : json::object();
   if (!config.user.empty()) c["User"] = config.user;
-  if (!config.exposed_ports.empty()) c["ExposedPorts"] = Set(config.exposed_ports);
+  if (!config.exposed_ports.empty())
+    c["ExposedPorts"] = Set(config.exposed_ports);
   if (!config.env.empty()) c["Env"] = config.env;
   if (config.entrypoint) c["Entrypoint"] = *config.entrypoint;
   if (config.cmd) c["Cmd"] = *config.cmd;
@@ -235,7 +273,8 @@ json ImageConfig::ToJson() const {
   return j;
 }
 
-ImageConfig ImageConfig::Parse(std::string_view bytes, const std::string& what) {
+ImageConfig ImageConfig::Parse(std::string_view bytes,
+                               const std::string& what) {
   json j = ParseJson(bytes, what);
   if (!j.is_object()) throw UserError(what + ": not a JSON object");
   ImageConfig ic;
@@ -246,18 +285,22 @@ ImageConfig ImageConfig::Parse(std::string_view bytes, const std::string& what) 
   ic.variant = String(j, "variant", what);
   const json& rootfs = Field(j, "rootfs", what);
   if (!rootfs.is_object()) throw UserError(what + ": rootfs must be an object");
-  for (const auto& id : StringList(rootfs, "diff_ids", what).value_or(std::vector<std::string>{})) {
-    ic.diff_ids.push_back(WithContext(what + " rootfs.diff_ids", [&] { return Digest::Parse(id); }));
+  for (const auto& id : StringList(rootfs, "diff_ids", what)
+                            .value_or(std::vector<std::string>{})) {
+    ic.diff_ids.push_back(WithContext(what + " rootfs.diff_ids",
+                                      [&] { return Digest::Parse(id); }));
   }
   if (auto it = j.find("history"); it != j.end() && it->is_array()) {
     for (const auto& h : *it) {
-      if (!h.is_object()) throw UserError(what + ": history entries must be objects");
+      if (!h.is_object())
+        throw UserError(what + ": history entries must be objects");
       History e;
       e.created = String(h, "created", what);
       e.created_by = String(h, "created_by", what);
       e.comment = String(h, "comment", what);
       auto empty = h.find("empty_layer");
-      e.empty_layer = empty != h.end() && empty->is_boolean() && empty->get<bool>();
+      e.empty_layer =
+          empty != h.end() && empty->is_boolean() && empty->get<bool>();
       ic.history.push_back(std::move(e));
     }
   }
@@ -275,12 +318,14 @@ ImageConfig ImageConfig::Parse(std::string_view bytes, const std::string& what) 
     rc.labels = StringMap(c, "Labels", w);
     rc.stop_signal = String(c, "StopSignal", w);
     rc.extra = c;
-    for (const char* k : {"User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal"}) {
+    for (const char* k : {"User", "ExposedPorts", "Env", "Entrypoint", "Cmd",
+                          "Volumes", "WorkingDir", "Labels", "StopSignal"}) {
       rc.extra.erase(k);
     }
   }
   ic.extra = j;
-  for (const char* k : {"created", "author", "architecture", "os", "variant", "config", "rootfs", "history"}) {
+  for (const char* k : {"created", "author", "architecture", "os", "variant",
+                        "config", "rootfs", "history"}) {
     ic.extra.erase(k);
   }
   return ic;

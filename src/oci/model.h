@@ -17,17 +17,25 @@
 namespace kiln {
 
 namespace media {
-inline constexpr char kManifest[] = "application/vnd.oci.image.manifest.v1+json";
+inline constexpr char kManifest[] =
+    "application/vnd.oci.image.manifest.v1+json";
 inline constexpr char kIndex[] = "application/vnd.oci.image.index.v1+json";
 inline constexpr char kConfig[] = "application/vnd.oci.image.config.v1+json";
 inline constexpr char kLayerTar[] = "application/vnd.oci.image.layer.v1.tar";
-inline constexpr char kLayerGzip[] = "application/vnd.oci.image.layer.v1.tar+gzip";
-inline constexpr char kLayerZstd[] = "application/vnd.oci.image.layer.v1.tar+zstd";
-inline constexpr char kDockerManifest[] = "application/vnd.docker.distribution.manifest.v2+json";
-inline constexpr char kDockerManifestList[] = "application/vnd.docker.distribution.manifest.list.v2+json";
-inline constexpr char kDockerConfig[] = "application/vnd.docker.container.image.v1+json";
-inline constexpr char kDockerLayerGzip[] = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-inline constexpr char kDockerForeignLayerGzip[] = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+inline constexpr char kLayerGzip[] =
+    "application/vnd.oci.image.layer.v1.tar+gzip";
+inline constexpr char kLayerZstd[] =
+    "application/vnd.oci.image.layer.v1.tar+zstd";
+inline constexpr char kDockerManifest[] =
+    "application/vnd.docker.distribution.manifest.v2+json";
+inline constexpr char kDockerManifestList[] =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+inline constexpr char kDockerConfig[] =
+    "application/vnd.docker.container.image.v1+json";
+inline constexpr char kDockerLayerGzip[] =
+    "application/vnd.docker.image.rootfs.diff.tar.gzip";
+inline constexpr char kDockerForeignLayerGzip[] =
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 }  // namespace media
 
 namespace annotation {
@@ -102,7 +110,8 @@ struct RuntimeConfig {
   std::string working_dir;
   std::map<std::string, std::string> labels;
   std::string stop_signal;
-  nlohmann::json extra = nlohmann::json::object();  // fields kiln does not model, kept
+  nlohmann::json extra =
+      nlohmann::json::object();  // fields kiln does not model, kept
 };
 
 struct ImageConfig {

@@ -14,24 +14,32 @@ Error Bad(std::string_view text, const std::string& why) {
 }
 
 // NAME[:TAG][@DIGEST] into ref's name/tag/digest.
-void ParseNameTag(std::string_view text, std::string_view whole, Reference* ref) {
+void ParseNameTag(std::string_view text, std::string_view whole,
+                  Reference* ref) {
   std::string_view rest = text;
   if (size_t at = rest.find('@'); at != std::string_view::npos) {
     std::string_view d = rest.substr(at + 1);
-    if (!Digest::IsValid(d)) throw Bad(whole, "digest " + Quote(d) + " is not sha256:<64 hex>");
+    if (!Digest::IsValid(d))
+      throw Bad(whole, "digest " + Quote(d) + " is not sha256:<64 hex>");
     ref->digest = Digest::Parse(d);
     rest = rest.substr(0, at);
   }
   size_t slash = rest.rfind('/');
   size_t colon = rest.rfind(':');
-  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+  if (colon != std::string_view::npos &&
+      (slash == std::string_view::npos || colon > slash)) {
     ref->tag = std::string(rest.substr(colon + 1));
     rest = rest.substr(0, colon);
-    if (!IsTag(ref->tag)) throw Bad(whole, "tag " + Quote(ref->tag) + " is not valid (letters, digits, _ . -; at most 128)");
+    if (!IsTag(ref->tag))
+      throw Bad(whole,
+                "tag " + Quote(ref->tag) +
+                    " is not valid (letters, digits, _ . -; at most 128)");
   }
   ref->name = std::string(rest);
   if (!IsRepositoryName(ref->name)) {
-    throw Bad(whole, "name " + Quote(ref->name) + " is not valid (lowercase letters, digits, . _ - and / between parts)");
+    throw Bad(whole, "name " + Quote(ref->name) +
+                         " is not valid (lowercase letters, digits, . _ - and "
+                         "/ between parts)");
   }
 }
 
@@ -52,7 +60,9 @@ Reference ParseReference(std::string_view text) {
     ref.path = std::string(rest.substr(0, colon));
     if (colon != std::string_view::npos) {
       ref.tag = std::string(rest.substr(colon + 1));
-      if (!IsOciRefName(ref.tag)) throw Bad(text, "image name " + Quote(ref.tag) + " inside the layout is not valid");
+      if (!IsOciRefName(ref.tag))
+        throw Bad(text, "image name " + Quote(ref.tag) +
+                            " inside the layout is not valid");
     }
     if (ref.path.empty()) throw Bad(text, "oci: needs a directory");
     return ref;
@@ -65,9 +75,11 @@ Reference ParseReference(std::string_view text) {
     if (ref.path.empty()) throw Bad(text, "docker-archive: needs a file");
     if (colon != std::string_view::npos) {
       std::string_view nt = rest.substr(colon + 1);
-      if (nt.find(':') == std::string_view::npos) throw Bad(text, "docker-archive:FILE:NAME:TAG needs a tag");
+      if (nt.find(':') == std::string_view::npos)
+        throw Bad(text, "docker-archive:FILE:NAME:TAG needs a tag");
       ParseNameTag(nt, text, &ref);
-      if (ref.digest) throw Bad(text, "docker-archive names take a tag, not a digest");
+      if (ref.digest)
+        throw Bad(text, "docker-archive names take a tag, not a digest");
     }
     return ref;
   }
@@ -82,9 +94,10 @@ Reference ParseReference(std::string_view text) {
     std::string_view rest = text.substr(9);
     size_t slash = rest.find('/');
     std::string_view first = rest.substr(0, slash);
-    bool is_host = slash != std::string_view::npos &&
-                   (first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
-                    first == "localhost");
+    bool is_host =
+        slash != std::string_view::npos &&
+        (first.find('.') != std::string_view::npos ||
+         first.find(':') != std::string_view::npos || first == "localhost");
     std::string_view repo = rest;
     if (is_host) {
       ref.registry = std::string(first);
@@ -93,12 +106,16 @@ Reference ParseReference(std::string_view text) {
       ref.registry = "docker.io";
     }
     ParseNameTag(repo, text, &ref);
-    if (ref.registry == "docker.io" && ref.name.find('/') == std::string::npos) ref.name = "library/" + ref.name;
+    if (ref.registry == "docker.io" && ref.name.find('/') == std::string::npos)
+      ref.name = "library/" + ref.name;
     if (ref.tag.empty() && !ref.digest) ref.tag = "latest";
     return ref;
   }
-  if (text.find("://") != std::string_view::npos || StartsWith(text, "dir:") || StartsWith(text, "docker-daemon:")) {
-    throw Bad(text, "unsupported transport (kiln reads NAME:TAG, oci:, docker://, docker-archive:, rootfs:)");
+  if (text.find("://") != std::string_view::npos || StartsWith(text, "dir:") ||
+      StartsWith(text, "docker-daemon:")) {
+    throw Bad(text,
+              "unsupported transport (kiln reads NAME:TAG, oci:, docker://, "
+              "docker-archive:, rootfs:)");
   }
   ref.kind = Reference::Kind::kStore;
   ParseNameTag(text, text, &ref);
@@ -114,11 +131,17 @@ std::string Reference::NameAndTag() const {
 
 std::string Reference::ToString() const {
   switch (kind) {
-    case Kind::kStore: return NameAndTag();
-    case Kind::kOciLayout: return "oci:" + path + (tag.empty() ? "" : ":" + tag);
-    case Kind::kRegistry: return "docker://" + registry + "/" + NameAndTag();
-    case Kind::kDockerArchive: return "docker-archive:" + path + (name.empty() ? "" : ":" + NameAndTag());
-    case Kind::kRootfs: return "rootfs:" + path;
+    case Kind::kStore:
+      return NameAndTag();
+    case Kind::kOciLayout:
+      return "oci:" + path + (tag.empty() ? "" : ":" + tag);
+    case Kind::kRegistry:
+      return "docker://" + registry + "/" + NameAndTag();
+    case Kind::kDockerArchive:
+      return "docker-archive:" + path +
+             (name.empty() ? "" : ":" + NameAndTag());
+    case Kind::kRootfs:
+      return "rootfs:" + path;
   }
   return "";
 }

@@ -19,8 +19,8 @@ struct Reference {
   Kind kind = Kind::kStore;
   std::string path;      // oci:, docker-archive:, rootfs:
   std::string registry;  // docker://: "host[:port]"
-  std::string name;      // store or registry repository; docker-archive image name
-  std::string tag;       // store/registry tag, oci: ref name, docker-archive tag
+  std::string name;  // store or registry repository; docker-archive image name
+  std::string tag;   // store/registry tag, oci: ref name, docker-archive tag
   std::optional<Digest> digest;
 
   // Back to the text form.

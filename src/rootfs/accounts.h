@@ -30,7 +30,8 @@ class OwnerResolver {
   std::pair<uint32_t, uint32_t> Resolve(const OwnerSpec& owner) const;
 
  private:
-  std::map<std::string, std::pair<uint32_t, uint32_t>> users_;  // name -> uid, primary gid
+  std::map<std::string, std::pair<uint32_t, uint32_t>>
+      users_;  // name -> uid, primary gid
   std::map<std::string, uint32_t> groups_;
 };
 
@@ -48,6 +49,7 @@ struct AccountsOutput {
 // Template accounts replace same-named base entries; a uid or gid already used
 // by another name is an error at the template's line. Users without a group
 // get a private group named after them.
-AccountsOutput MergeAccounts(const AccountFiles& lower, const AccountsSpec& spec);
+AccountsOutput MergeAccounts(const AccountFiles& lower,
+                             const AccountsSpec& spec);
 
 }  // namespace kiln

@@ -16,7 +16,9 @@ UserSpec User(const std::string& name, uint32_t uid) {
 
 TEST(Accounts, MergesWithTheBaseAndGivesUsersPrivateGroups) {
   AccountFiles base;
-  base.passwd = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n";
+  base.passwd =
+      "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/"
+      "nologin\n";
   base.group = "root:x:0:\nstaff:x:50:\n";
   base.shadow = "root:*:19000:0:99999:7:::\n";
   AccountsSpec spec;
@@ -25,10 +27,13 @@ TEST(Accounts, MergesWithTheBaseAndGivesUsersPrivateGroups) {
   spec.users.push_back(app);
   AccountsOutput out = MergeAccounts(base, spec);
   EXPECT_EQ(out.passwd,
-            "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n"
+            "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/"
+            "sbin/nologin\n"
             "app:x:1000:1000::/home/app:/sbin/nologin\n");
   EXPECT_EQ(out.group, "root:x:0:\nstaff:x:50:app\napp:x:1000:\n");
-  EXPECT_EQ(out.shadow, "root:*:19000:0:99999:7:::\napp:!::0:99999:7:::\ndaemon:*::0:99999:7:::\n");
+  EXPECT_EQ(out.shadow,
+            "root:*:19000:0:99999:7:::\napp:!::0:99999:7:::\ndaemon:*::0:99999:"
+            "7:::\n");
   ASSERT_EQ(out.homes.size(), 1u);
   EXPECT_EQ(out.homes[0].path, "home/app");
 }
@@ -42,7 +47,9 @@ TEST(Accounts, AnIdHeldByAnotherNameIsAConflict) {
     MergeAccounts(base, spec);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(e.message(), "user app: id 1000 already belongs to \"olduser\" in the layers below");
+    EXPECT_EQ(
+        e.message(),
+        "user app: id 1000 already belongs to \"olduser\" in the layers below");
   }
 }
 
@@ -50,7 +57,9 @@ TEST(Accounts, FromScratchAddsRoot) {
   AccountsSpec spec;
   spec.users.push_back(User("app", 10));
   AccountsOutput out = MergeAccounts(AccountFiles{}, spec);
-  EXPECT_EQ(out.passwd, "root:x:0:0:root:/root:/sbin/nologin\napp:x:10:10::/home/app:/sbin/nologin\n");
+  EXPECT_EQ(out.passwd,
+            "root:x:0:0:root:/root:/sbin/nologin\napp:x:10:10::/home/app:/sbin/"
+            "nologin\n");
   EXPECT_EQ(out.group, "root:x:0:\napp:x:10:\n");
 }
 

@@ -16,24 +16,28 @@ namespace {
 
 class HostFileSource : public ContentSource {
  public:
-  HostFileSource(std::string path, uint64_t size) : path_(std::move(path)), size_(size) {}
+  HostFileSource(std::string path, uint64_t size)
+      : path_(std::move(path)), size_(size) {}
 
   void CopyTo(ByteSink& sink, uint64_t size) const override {
     UniqueFd fd = OpenRead(path_);
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) throw SystemError("stat " + path_, errno);
     if (static_cast<uint64_t>(st.st_size) != size || size != size_) {
-      throw UserError(path_ + " changed while kiln was building (size " + std::to_string(size_) +
-                      " became " + std::to_string(st.st_size) + ")");
+      throw UserError(path_ + " changed while kiln was building (size " +
+                      std::to_string(size_) + " became " +
+                      std::to_string(st.st_size) + ")");
     }
-    if (size >= (1 << 20)) ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (size >= (1 << 20))
+      ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     constexpr size_t kBuf = 1 << 20;
     static thread_local std::unique_ptr<char[]> buf(new char[kBuf]);
     uint64_t left = size;
     while (left > 0) {
       size_t want = left < kBuf ? static_cast<size_t>(left) : kBuf;
       size_t got = ReadFull(fd.get(), buf.get(), want, path_);
-      if (got != want) throw UserError(path_ + " shrank while kiln was building");
+      if (got != want)
+        throw UserError(path_ + " shrank while kiln was building");
       sink.Write(buf.get(), got);
       left -= got;
     }
@@ -91,7 +95,8 @@ class HostFs : public ContextFs {
     return names;
   }
 
-  std::shared_ptr<const ContentSource> Content(const std::string& path, uint64_t size) override {
+  std::shared_ptr<const ContentSource> Content(const std::string& path,
+                                               uint64_t size) override {
     return std::make_shared<HostFileSource>(path, size);
   }
 };
@@ -100,7 +105,8 @@ class HostFs : public ContextFs {
 
 std::unique_ptr<ContextFs> NewHostFs() { return std::make_unique<HostFs>(); }
 
-void MemoryFs::AddFile(const std::string& path, std::string content, uint32_t mode) {
+void MemoryFs::AddFile(const std::string& path, std::string content,
+                       uint32_t mode) {
   Node n;
   n.info.type = FileInfo::Type::kFile;
   n.info.size = content.size();
@@ -136,14 +142,16 @@ std::vector<std::string> MemoryFs::ListDir(const std::string& path) {
   // Reverse order, so tests catch code that relies on listing order.
   for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
     const std::string& p = it->first;
-    if (StartsWith(p, prefix) && p.find('/', prefix.size()) == std::string::npos) {
+    if (StartsWith(p, prefix) &&
+        p.find('/', prefix.size()) == std::string::npos) {
       names.push_back(p.substr(prefix.size()));
     }
   }
   return names;
 }
 
-std::shared_ptr<const ContentSource> MemoryFs::Content(const std::string& path, uint64_t size) {
+std::shared_ptr<const ContentSource> MemoryFs::Content(const std::string& path,
+                                                       uint64_t size) {
   auto it = nodes_.find(path);
   if (it == nodes_.end() || it->second.content.size() != size) {
     throw UserError(path + " changed while kiln was building");

@@ -17,8 +17,9 @@ struct FileInfo {
   enum class Type { kFile, kDir, kSymlink, kOther };
   Type type = Type::kFile;
   uint64_t size = 0;
-  uint32_t mode = 0;  // permission bits as on the host (only the x bits are used)
-  std::string link;   // symlink target
+  uint32_t mode =
+      0;  // permission bits as on the host (only the x bits are used)
+  std::string link;  // symlink target
 };
 
 class ContextFs {
@@ -30,7 +31,8 @@ class ContextFs {
   virtual std::vector<std::string> ListDir(const std::string& path) = 0;
   // The bytes of a regular file, read when the layer is written; reading
   // fails if the file's size changed since it was planned.
-  virtual std::shared_ptr<const ContentSource> Content(const std::string& path, uint64_t size) = 0;
+  virtual std::shared_ptr<const ContentSource> Content(const std::string& path,
+                                                       uint64_t size) = 0;
 };
 
 // The real file system. Reads with large sequential reads.
@@ -39,13 +41,15 @@ std::unique_ptr<ContextFs> NewHostFs();
 // Files held in memory, for tests: paths are absolute ("/ctx/bin/hello").
 class MemoryFs : public ContextFs {
  public:
-  void AddFile(const std::string& path, std::string content, uint32_t mode = 0644);
+  void AddFile(const std::string& path, std::string content,
+               uint32_t mode = 0644);
   void AddDir(const std::string& path, uint32_t mode = 0755);
   void AddSymlink(const std::string& path, std::string target);
 
   std::optional<FileInfo> Lstat(const std::string& path) override;
   std::vector<std::string> ListDir(const std::string& path) override;
-  std::shared_ptr<const ContentSource> Content(const std::string& path, uint64_t size) override;
+  std::shared_ptr<const ContentSource> Content(const std::string& path,
+                                               uint64_t size) override;
 
  private:
   struct Node {

@@ -9,7 +9,8 @@ class InlineSource : public ContentSource {
  public:
   explicit InlineSource(std::string bytes) : bytes_(std::move(bytes)) {}
   void CopyTo(ByteSink& sink, uint64_t size) const override {
-    if (size != bytes_.size()) throw InternalError("inline content size mismatch");
+    if (size != bytes_.size())
+      throw InternalError("inline content size mismatch");
     sink.Write(bytes_.data(), bytes_.size());
   }
   std::string Describe() const override { return "inline content"; }
@@ -22,13 +23,20 @@ class InlineSource : public ContentSource {
 
 const char* EntryTypeName(EntryType type) {
   switch (type) {
-    case EntryType::kFile: return "file";
-    case EntryType::kDir: return "directory";
-    case EntryType::kSymlink: return "symlink";
-    case EntryType::kHardlink: return "hardlink";
-    case EntryType::kChar: return "character device";
-    case EntryType::kBlock: return "block device";
-    case EntryType::kFifo: return "fifo";
+    case EntryType::kFile:
+      return "file";
+    case EntryType::kDir:
+      return "directory";
+    case EntryType::kSymlink:
+      return "symlink";
+    case EntryType::kHardlink:
+      return "hardlink";
+    case EntryType::kChar:
+      return "character device";
+    case EntryType::kBlock:
+      return "block device";
+    case EntryType::kFifo:
+      return "fifo";
   }
   return "?";
 }

@@ -9,7 +9,15 @@
 
 namespace kiln {
 
-enum class EntryType : uint8_t { kFile, kDir, kSymlink, kHardlink, kChar, kBlock, kFifo };
+enum class EntryType : uint8_t {
+  kFile,
+  kDir,
+  kSymlink,
+  kHardlink,
+  kChar,
+  kBlock,
+  kFifo
+};
 const char* EntryTypeName(EntryType type);
 
 // Receives a stream of bytes (a tar writer, a hasher, a file).
@@ -23,7 +31,9 @@ class ByteSink {
 class StringSink : public ByteSink {
  public:
   explicit StringSink(std::string* out) : out_(out) {}
-  void Write(const void* data, size_t n) override { out_->append(static_cast<const char*>(data), n); }
+  void Write(const void* data, size_t n) override {
+    out_->append(static_cast<const char*>(data), n);
+  }
 
  private:
   std::string* out_;
@@ -50,8 +60,9 @@ struct Entry {
   uint32_t mode = 0644;  // permission bits, including setuid/setgid/sticky
   uint32_t uid = 0;
   uint32_t gid = 0;
-  uint64_t size = 0;      // regular files
-  std::string link;       // symlink target (verbatim) or hardlink target (image path)
+  uint64_t size = 0;  // regular files
+  std::string
+      link;  // symlink target (verbatim) or hardlink target (image path)
   uint32_t dev_major = 0;
   uint32_t dev_minor = 0;
   std::shared_ptr<const ContentSource> content;  // regular files with size > 0

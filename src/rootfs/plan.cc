@@ -31,7 +31,9 @@ std::string JoinImage(const std::string& dir, const std::string& rel) {
   return dir + "/" + rel;
 }
 
-uint32_t NormalisedMode(const FileInfo& info) { return info.mode & 0111 ? 0755 : 0644; }
+uint32_t NormalisedMode(const FileInfo& info) {
+  return info.mode & 0111 ? 0755 : 0644;
+}
 
 class Planner {
  public:
@@ -43,17 +45,25 @@ class Planner {
   LayerPlan Run() {
     // Explicit directories first, so that paths below them resolve through
     // them rather than through a symlink the lower layers have there.
-    for (size_t i = 0; i < spec_.dirs.size(); ++i) AddDir(spec_.dirs[i], "dirs[" + std::to_string(i) + "]");
-    for (size_t i = 0; i < spec_.tarballs.size(); ++i) AddTarball(spec_.tarballs[i], "tarballs[" + std::to_string(i) + "]");
-    for (size_t i = 0; i < spec_.files.size(); ++i) AddFile(spec_.files[i], "files[" + std::to_string(i) + "]");
-    for (size_t i = 0; i < spec_.symlinks.size(); ++i) AddSymlink(spec_.symlinks[i], "symlinks[" + std::to_string(i) + "]");
-    for (size_t i = 0; i < spec_.devices.size(); ++i) AddDevice(spec_.devices[i], "devices[" + std::to_string(i) + "]");
-    for (size_t i = 0; i < spec_.hardlinks.size(); ++i) AddHardlink(spec_.hardlinks[i], "hardlinks[" + std::to_string(i) + "]");
-    for (size_t i = 0; i < spec_.remove.size(); ++i) AddWhiteout(spec_.remove[i], "remove[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < spec_.dirs.size(); ++i)
+      AddDir(spec_.dirs[i], "dirs[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < spec_.tarballs.size(); ++i)
+      AddTarball(spec_.tarballs[i], "tarballs[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < spec_.files.size(); ++i)
+      AddFile(spec_.files[i], "files[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < spec_.symlinks.size(); ++i)
+      AddSymlink(spec_.symlinks[i], "symlinks[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < spec_.devices.size(); ++i)
+      AddDevice(spec_.devices[i], "devices[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < spec_.hardlinks.size(); ++i)
+      AddHardlink(spec_.hardlinks[i], "hardlinks[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < spec_.remove.size(); ++i)
+      AddWhiteout(spec_.remove[i], "remove[" + std::to_string(i) + "]");
     ImplyParents();
     plan_.entries.reserve(claims_.size());
     for (auto& [path, claim] : claims_) {
-      if (claim.entry.type == EntryType::kFile) plan_.content_bytes += claim.entry.size;
+      if (claim.entry.type == EntryType::kFile)
+        plan_.content_bytes += claim.entry.size;
       plan_.entries.push_back(std::move(claim.entry));
     }
     OrderHardlinks(&plan_.entries);
@@ -61,20 +71,23 @@ class Planner {
   }
 
  private:
-  std::string Origin(const std::string& label, const SourceLocation& loc) const {
+  std::string Origin(const std::string& label,
+                     const SourceLocation& loc) const {
     return loc.known() ? label + " at " + loc.ToString() : label;
   }
 
   // Places `path` below the tree, following symlinks in its parents as a
   // runtime would; fails if a parent is not a directory.
-  std::string Resolve(const std::string& path, const SourceLocation& loc, const std::string& label) {
+  std::string Resolve(const std::string& path, const SourceLocation& loc,
+                      const std::string& label) {
     std::string out, why;
     auto overlay = [this](const std::string& p) -> const Entry* {
       auto it = claims_.find(p);
       return it == claims_.end() ? nullptr : &it->second.entry;
     };
     if (!in_.lower->ResolveParents(path, &out, &why, overlay)) {
-      throw ErrorAt(loc, what_ + ", " + label + ": cannot place /" + path + ": " + why);
+      throw ErrorAt(
+          loc, what_ + ", " + label + ": cannot place /" + path + ": " + why);
     }
     return out;
   }
@@ -87,59 +100,73 @@ class Planner {
       return;
     }
     Claim& old = it->second;
-    if (old.entry.IsDir() && e.IsDir() && (priority != old.priority || priority != kExplicit)) {
+    if (old.entry.IsDir() && e.IsDir() &&
+        (priority != old.priority || priority != kExplicit)) {
       if (priority >= old.priority) old = Claim{std::move(e), priority, loc};
       return;
     }
-    throw ErrorAt(loc, what_ + ": /" + e.path + " is declared twice: by " + e.origin + " and by " + old.entry.origin);
+    throw ErrorAt(loc, what_ + ": /" + e.path + " is declared twice: by " +
+                           e.origin + " and by " + old.entry.origin);
   }
 
   std::pair<uint32_t, uint32_t> Owner(const std::optional<OwnerSpec>& owner) {
-    return owner ? in_.owners->Resolve(*owner) : std::pair<uint32_t, uint32_t>{0, 0};
+    return owner ? in_.owners->Resolve(*owner)
+                 : std::pair<uint32_t, uint32_t>{0, 0};
   }
 
   // The host path of `rel` inside the context, following symlinks only while
   // they stay inside it.
-  std::string ContextPath(const std::string& context, const std::string& rel, const SourceLocation& loc,
-                          const std::string& label) {
+  std::string ContextPath(const std::string& context, const std::string& rel,
+                          const SourceLocation& loc, const std::string& label) {
     std::deque<std::string> todo;
     for (auto& part : Split(rel, '/')) todo.push_back(part);
     std::vector<std::string> at;  // components below the context root
     int hops = 0;
-    auto host = [&] { return at.empty() ? context : context + "/" + Join(at, "/"); };
+    auto host = [&] {
+      return at.empty() ? context : context + "/" + Join(at, "/");
+    };
     while (!todo.empty()) {
       std::string part = std::move(todo.front());
       todo.pop_front();
       if (part.empty() || part == ".") continue;
       if (part == "..") {
-        if (at.empty()) throw ErrorAt(loc, label + ": " + Quote(rel) + " leads outside the build context " + context);
+        if (at.empty())
+          throw ErrorAt(loc, label + ": " + Quote(rel) +
+                                 " leads outside the build context " + context);
         at.pop_back();
         continue;
       }
       at.push_back(part);
       auto info = in_.fs->Lstat(host());
       if (!info) {
-        throw ErrorAt(loc, label + ": " + Quote(rel) + ": no such file in the build context " + context);
+        throw ErrorAt(loc, label + ": " + Quote(rel) +
+                               ": no such file in the build context " +
+                               context);
       }
       if (info->type != FileInfo::Type::kSymlink) continue;
-      if (++hops > 40) throw ErrorAt(loc, label + ": " + Quote(rel) + ": too many levels of symbolic links");
+      if (++hops > 40)
+        throw ErrorAt(loc, label + ": " + Quote(rel) +
+                               ": too many levels of symbolic links");
       at.pop_back();
       std::deque<std::string> target;
       for (auto& p : Split(info->link, '/')) target.push_back(p);
       if (!info->link.empty() && info->link[0] == '/') {
         // An absolute link in the context cannot be followed safely.
-        throw ErrorAt(loc, label + ": " + Quote(rel) + " is or goes through a symlink to " + info->link +
-                               ", outside the build context");
+        throw ErrorAt(loc, label + ": " + Quote(rel) +
+                               " is or goes through a symlink to " +
+                               info->link + ", outside the build context");
       }
       todo.insert(todo.begin(), target.begin(), target.end());
     }
     return host();
   }
 
-  void CheckName(const std::string& path, const SourceLocation& loc, const std::string& label) {
+  void CheckName(const std::string& path, const SourceLocation& loc,
+                 const std::string& label) {
     if (StartsWith(BaseName(path), kWhiteoutPrefix)) {
       throw ErrorAt(loc, what_ + ", " + label + ": /" + path +
-                             " has an OCI whiteout name (.wh.*); use remove: to delete paths of lower layers");
+                             " has an OCI whiteout name (.wh.*); use remove: "
+                             "to delete paths of lower layers");
     }
   }
 
@@ -157,7 +184,10 @@ class Planner {
     auto [uid, gid] = Owner(f.owner);
     const SourceLocation& loc = f.locs.entry;
     if (f.content) {
-      if (f.into_dir) throw ErrorAt(f.locs.At("dest"), label + ": dest ends in / but inline content needs a file name");
+      if (f.into_dir)
+        throw ErrorAt(
+            f.locs.At("dest"),
+            label + ": dest ends in / but inline content needs a file name");
       Entry e;
       e.path = Resolve(f.dest, f.locs.At("dest"), label);
       CheckName(e.path, f.locs.At("dest"), label);
@@ -170,17 +200,21 @@ class Planner {
       Put(std::move(e), kExplicit, loc);
       return;
     }
-    std::string host = ContextPath(f.context_dir, *f.src, f.locs.At("src"), label + ".src");
+    std::string host =
+        ContextPath(f.context_dir, *f.src, f.locs.At("src"), label + ".src");
     auto info = in_.fs->Lstat(host);
     if (info->type == FileInfo::Type::kDir) {
       CopyTree(host, f.dest, f, uid, gid, label);
       return;
     }
     if (info->type != FileInfo::Type::kFile) {
-      throw ErrorAt(f.locs.At("src"), label + ".src " + Quote(*f.src) + " is not a regular file or directory");
+      throw ErrorAt(f.locs.At("src"),
+                    label + ".src " + Quote(*f.src) +
+                        " is not a regular file or directory");
     }
     std::string dest = f.into_dir ? JoinImage(f.dest, Basename(host)) : f.dest;
-    if (dest.empty()) throw ErrorAt(f.locs.At("dest"), label + ": a file cannot replace /");
+    if (dest.empty())
+      throw ErrorAt(f.locs.At("dest"), label + ": a file cannot replace /");
     Entry e;
     e.path = Resolve(dest, f.locs.At("dest"), label);
     CheckName(e.path, f.locs.At("dest"), label);
@@ -194,9 +228,11 @@ class Planner {
   }
 
   // Copies a context directory's contents to `dest`, like a Dockerfile COPY:
-  // files, directories and symlinks; modes normalised; owners from the template.
-  void CopyTree(const std::string& host_dir, const std::string& dest, const FileSpec& f, uint32_t uid,
-                uint32_t gid, const std::string& label) {
+  // files, directories and symlinks; modes normalised; owners from the
+  // template.
+  void CopyTree(const std::string& host_dir, const std::string& dest,
+                const FileSpec& f, uint32_t uid, uint32_t gid,
+                const std::string& label) {
     const SourceLocation& loc = f.locs.entry;
     if (!dest.empty()) {
       Entry d;
@@ -236,8 +272,10 @@ class Planner {
           e.link = info->link;
           break;
         case FileInfo::Type::kOther:
-          throw ErrorAt(f.locs.At("src"), label + ": " + Quote(rel_src) +
-                                              " is a socket, fifo or device; kiln copies files, directories and symlinks");
+          throw ErrorAt(f.locs.At("src"),
+                        label + ": " + Quote(rel_src) +
+                            " is a socket, fifo or device; kiln copies files, "
+                            "directories and symlinks");
       }
       Put(std::move(e), kExplicit, loc);
     }
@@ -259,7 +297,7 @@ class Planner {
     Entry e;
     e.path = Resolve(d.path, d.locs.At("path"), label);
     CheckName(e.path, d.locs.At("path"), label);
-    e.type = d.type == DeviceType::kChar ? EntryType::kChar
+    e.type = d.type == DeviceType::kChar    ? EntryType::kChar
              : d.type == DeviceType::kBlock ? EntryType::kBlock
                                             : EntryType::kFifo;
     e.mode = d.mode.value_or(d.type == DeviceType::kBlock ? 0660 : 0666);
@@ -273,50 +311,64 @@ class Planner {
   void AddHardlink(const HardlinkSpec& h, const std::string& label) {
     std::string target = Resolve(h.target, h.locs.At("target"), label);
     auto it = claims_.find(target);
-    if (it == claims_.end() || (it->second.entry.type != EntryType::kFile &&
-                                it->second.entry.type != EntryType::kHardlink)) {
-      throw ErrorAt(h.locs.At("target"), what_ + ", " + label + ": hardlink target /" + h.target +
-                                             " must be a regular file added by this layer");
+    if (it == claims_.end() ||
+        (it->second.entry.type != EntryType::kFile &&
+         it->second.entry.type != EntryType::kHardlink)) {
+      throw ErrorAt(h.locs.At("target"),
+                    what_ + ", " + label + ": hardlink target /" + h.target +
+                        " must be a regular file added by this layer");
     }
     Entry e;
     e.path = Resolve(h.path, h.locs.At("path"), label);
     CheckName(e.path, h.locs.At("path"), label);
     e.type = EntryType::kHardlink;
-    e.link = it->second.entry.type == EntryType::kHardlink ? it->second.entry.link : target;
+    e.link = it->second.entry.type == EntryType::kHardlink
+                 ? it->second.entry.link
+                 : target;
     e.origin = Origin(label, h.locs.entry);
     Put(std::move(e), kExplicit, h.locs.entry);
   }
 
   void AddTarball(const TarballSpec& t, const std::string& label) {
     const SourceLocation& loc = t.locs.entry;
-    std::string host = ContextPath(t.context_dir, t.src, t.locs.At("src"), label + ".src");
+    std::string host =
+        ContextPath(t.context_dir, t.src, t.locs.At("src"), label + ".src");
     auto info = in_.fs->Lstat(host);
     if (info->type != FileInfo::Type::kFile) {
-      throw ErrorAt(t.locs.At("src"), label + ".src " + Quote(t.src) + " is not a regular file");
+      throw ErrorAt(t.locs.At("src"),
+                    label + ".src " + Quote(t.src) + " is not a regular file");
     }
     // Check the pin before parsing a byte of the archive.
     Digest actual = Sha256OfFile(host);
     if (actual.hex() != t.sha256) {
-      throw ErrorAt(t.locs.At("sha256"), label + ": " + t.src + " has sha256 " + actual.hex() +
-                                             ", but the template pins " + t.sha256);
+      throw ErrorAt(t.locs.At("sha256"),
+                    label + ": " + t.src + " has sha256 " + actual.hex() +
+                        ", but the template pins " + t.sha256);
     }
     plan_.inputs.emplace_back(t.src, t.sha256);
     std::string archive = "tarball " + t.src;
     auto reader = TarReader::Open(host, archive);
     TarHeader h;
-    std::set<std::string> seen;  // this archive's paths, for duplicates and hardlinks
+    std::set<std::string>
+        seen;  // this archive's paths, for duplicates and hardlinks
     while (reader->Next(&h)) {
       std::string rel, why;
       if (!NormalizeArchivePath(h.name, &rel, &why)) {
-        throw ErrorAt(loc, what_ + ", " + label + ": " + archive + ": entry " + Quote(h.name) + ": " + why);
+        throw ErrorAt(loc, what_ + ", " + label + ": " + archive + ": entry " +
+                               Quote(h.name) + ": " + why);
       }
       std::string entry_label = archive + " entry " + Quote(h.name);
-      if (rel.empty()) continue;  // "./": the root's own metadata is not the archive's to set
-      if (h.unsupported) throw ErrorAt(loc, what_ + ": " + entry_label + " is a socket or unknown type");
+      if (rel.empty())
+        continue;  // "./": the root's own metadata is not the archive's to set
+      if (h.unsupported)
+        throw ErrorAt(
+            loc, what_ + ": " + entry_label + " is a socket or unknown type");
       bool device = h.type == EntryType::kChar || h.type == EntryType::kBlock;
       if (device && !t.allow_devices) {
-        throw ErrorAt(loc, what_ + ": " + entry_label + " is a " + EntryTypeName(h.type) +
-                               "; set allowDevices: true on the tarball to keep device nodes");
+        throw ErrorAt(
+            loc,
+            what_ + ": " + entry_label + " is a " + EntryTypeName(h.type) +
+                "; set allowDevices: true on the tarball to keep device nodes");
       }
       Entry e;
       e.path = Resolve(JoinImage(t.dest, rel), loc, entry_label);
@@ -329,34 +381,46 @@ class Planner {
       e.dev_minor = h.dev_minor;
       e.origin = Origin(entry_label, loc);
       if (seen.count(e.path) && h.type != EntryType::kDir) {
-        throw ErrorAt(loc, what_ + ": " + entry_label + ": /" + e.path + " appears twice in the archive");
+        throw ErrorAt(loc, what_ + ": " + entry_label + ": /" + e.path +
+                               " appears twice in the archive");
       }
       seen.insert(e.path);
       switch (h.type) {
         case EntryType::kFile:
           e.size = h.size;
           if (e.size) {
-            e.content = in_.spool->Append([&](ByteSink& out) { reader->CopyData(out); }, h.size, entry_label);
+            e.content =
+                in_.spool->Append([&](ByteSink& out) { reader->CopyData(out); },
+                                  h.size, entry_label);
           }
           break;
         case EntryType::kSymlink:
           e.link = h.link;
-          if (e.link.empty()) throw ErrorAt(loc, what_ + ": " + entry_label + " is a symlink with an empty target");
+          if (e.link.empty())
+            throw ErrorAt(loc, what_ + ": " + entry_label +
+                                   " is a symlink with an empty target");
           break;
         case EntryType::kHardlink: {
           std::string target_rel;
-          if (!NormalizeArchivePath(h.link, &target_rel, &why) || target_rel.empty()) {
-            throw ErrorAt(loc, what_ + ": " + entry_label + ": hardlink target " + Quote(h.link) + " leaves the archive (" +
-                                   why + ")");
+          if (!NormalizeArchivePath(h.link, &target_rel, &why) ||
+              target_rel.empty()) {
+            throw ErrorAt(loc, what_ + ": " + entry_label +
+                                   ": hardlink target " + Quote(h.link) +
+                                   " leaves the archive (" + why + ")");
           }
-          std::string target = Resolve(JoinImage(t.dest, target_rel), loc, entry_label);
+          std::string target =
+              Resolve(JoinImage(t.dest, target_rel), loc, entry_label);
           auto it = claims_.find(target);
           if (!seen.count(target) || it == claims_.end() ||
-              (it->second.entry.type != EntryType::kFile && it->second.entry.type != EntryType::kHardlink)) {
-            throw ErrorAt(loc, what_ + ": " + entry_label + ": hardlink target " + Quote(h.link) +
+              (it->second.entry.type != EntryType::kFile &&
+               it->second.entry.type != EntryType::kHardlink)) {
+            throw ErrorAt(loc, what_ + ": " + entry_label +
+                                   ": hardlink target " + Quote(h.link) +
                                    " is not a file earlier in the archive");
           }
-          e.link = it->second.entry.type == EntryType::kHardlink ? it->second.entry.link : target;
+          e.link = it->second.entry.type == EntryType::kHardlink
+                       ? it->second.entry.link
+                       : target;
           break;
         }
         default:
@@ -369,15 +433,19 @@ class Planner {
   void AddWhiteout(const RemoveSpec& r, const std::string& label) {
     std::string path = Resolve(r.path, r.loc, label);
     if (!in_.lower->Find(path)) {
-      throw ErrorAt(r.loc, what_ + ", " + label + ": /" + r.path + " does not exist in the layers below");
+      throw ErrorAt(r.loc, what_ + ", " + label + ": /" + r.path +
+                               " does not exist in the layers below");
     }
     auto it = claims_.lower_bound(path);
     if (it != claims_.end() && PathWithin(it->first, path)) {
-      throw ErrorAt(r.loc, what_ + ", " + label + ": /" + path + " is removed and also added (" +
-                               it->second.entry.origin + ") in this layer; remove it in an earlier layer");
+      throw ErrorAt(
+          r.loc, what_ + ", " + label + ": /" + path +
+                     " is removed and also added (" + it->second.entry.origin +
+                     ") in this layer; remove it in an earlier layer");
     }
     Entry e;
-    e.path = JoinImage(ParentPath(path), kWhiteoutPrefix + std::string(BaseName(path)));
+    e.path = JoinImage(ParentPath(path),
+                       kWhiteoutPrefix + std::string(BaseName(path)));
     e.mode = 0644;
     e.origin = Origin(label, r.loc);
     Put(std::move(e), kExplicit, r.loc);
@@ -397,8 +465,10 @@ class Planner {
         if (it != claims_.end()) {
           if (!it->second.entry.IsDir()) {
             const Claim& c = claims_.at(child);
-            throw ErrorAt(c.loc, what_ + ": /" + child + " (" + c.entry.origin + ") needs /" + parent +
-                                     " to be a directory, but it is a " + EntryTypeName(it->second.entry.type) +
+            throw ErrorAt(c.loc, what_ + ": /" + child + " (" + c.entry.origin +
+                                     ") needs /" + parent +
+                                     " to be a directory, but it is a " +
+                                     EntryTypeName(it->second.entry.type) +
                                      " (" + it->second.entry.origin + ")");
           }
           break;
@@ -407,7 +477,8 @@ class Planner {
         d.path = parent;
         d.type = EntryType::kDir;
         d.mode = 0755;
-        if (const Entry* below = in_.lower->Find(parent); below && below->IsDir()) {
+        if (const Entry* below = in_.lower->Find(parent);
+            below && below->IsDir()) {
           d.mode = below->mode;
           d.uid = below->uid;
           d.gid = below->gid;
@@ -429,20 +500,25 @@ class Planner {
 
 }  // namespace
 
-LayerPlan PlanLayer(const LayerSpec& spec, const PlanInputs& in) { return Planner(spec, in).Run(); }
+LayerPlan PlanLayer(const LayerSpec& spec, const PlanInputs& in) {
+  return Planner(spec, in).Run();
+}
 
 LayerSpec AccountsLayerSpec(const AccountsOutput& accounts, const Tree& lower) {
   LayerSpec spec;
   spec.name = "accounts";
-  auto add = [&](const std::string& path, const std::string& content, uint32_t mode, uint32_t gid) {
+  auto add = [&](const std::string& path, const std::string& content,
+                 uint32_t mode, uint32_t gid) {
     FileSpec f;
     f.dest = path;
     f.content = content;
     f.mode = mode;
     // Keep the owner and mode the layers below gave the file.
-    if (const Entry* below = lower.Find(path); below && below->type == EntryType::kFile) {
+    if (const Entry* below = lower.Find(path);
+        below && below->type == EntryType::kFile) {
       f.mode = below->mode;
-      f.owner = OwnerSpec{std::to_string(below->uid) + ":" + std::to_string(below->gid), {}};
+      f.owner = OwnerSpec{
+          std::to_string(below->uid) + ":" + std::to_string(below->gid), {}};
     } else {
       f.owner = OwnerSpec{"0:" + std::to_string(gid), {}};
     }
@@ -457,7 +533,8 @@ LayerSpec AccountsLayerSpec(const AccountsOutput& accounts, const Tree& lower) {
     DirSpec d;
     d.path = home.path;
     d.mode = 0755;
-    d.owner = OwnerSpec{std::to_string(home.uid) + ":" + std::to_string(home.gid), {}};
+    d.owner = OwnerSpec{
+        std::to_string(home.uid) + ":" + std::to_string(home.gid), {}};
     spec.dirs.push_back(std::move(d));
   }
   return spec;

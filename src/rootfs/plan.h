@@ -30,9 +30,9 @@ struct LayerPlan {
 
 struct PlanInputs {
   ContextFs* fs = nullptr;
-  const Tree* lower = nullptr;              // the base and earlier layers
+  const Tree* lower = nullptr;  // the base and earlier layers
   const OwnerResolver* owners = nullptr;
-  std::shared_ptr<Spool> spool;             // where tarball members are unpacked
+  std::shared_ptr<Spool> spool;  // where tarball members are unpacked
 };
 
 LayerPlan PlanLayer(const LayerSpec& spec, const PlanInputs& in);

@@ -33,8 +33,9 @@ class PlanTest : public ::testing::Test {
     for (const auto& e : plan.entries) {
       char mode[8];
       snprintf(mode, sizeof mode, "%04o", e.mode);
-      s += e.path + " " + EntryTypeName(e.type) + " " + mode + " " + std::to_string(e.uid) + ":" +
-           std::to_string(e.gid) + (e.link.empty() ? "" : " -> " + e.link) + "\n";
+      s += e.path + " " + EntryTypeName(e.type) + " " + mode + " " +
+           std::to_string(e.uid) + ":" + std::to_string(e.gid) +
+           (e.link.empty() ? "" : " -> " + e.link) + "\n";
     }
     return s;
   }
@@ -51,7 +52,8 @@ class PlanTest : public ::testing::Test {
     f.dest = dest;
     return f;
   }
-  static Entry Lower(const std::string& path, EntryType type, uint32_t mode = 0755, const std::string& link = "") {
+  static Entry Lower(const std::string& path, EntryType type,
+                     uint32_t mode = 0755, const std::string& link = "") {
     Entry e;
     e.path = path;
     e.type = type;
@@ -95,16 +97,20 @@ TEST_F(PlanTest, ParentsKeepWhatTheLayersBelowGaveThem) {
   lower_.Put(opt);
   LayerSpec spec;
   spec.files.push_back(Inline("opt/x", "x"));
-  EXPECT_EQ(Summary(Plan(spec)), "opt directory 0700 5:0\nopt/x file 0644 0:0\n");
+  EXPECT_EQ(Summary(Plan(spec)),
+            "opt directory 0700 5:0\nopt/x file 0644 0:0\n");
 }
 
 TEST_F(PlanTest, PathsGoThroughSymlinksOfTheLayersBelow) {
   lower_.Put(Lower("usr", EntryType::kDir));
   lower_.Put(Lower("usr/bin", EntryType::kDir));
-  lower_.Put(Lower("bin", EntryType::kSymlink, 0777, "usr/bin"));  // merged /usr
+  lower_.Put(
+      Lower("bin", EntryType::kSymlink, 0777, "usr/bin"));  // merged /usr
   LayerSpec spec;
   spec.files.push_back(Inline("bin/tool", "x"));
-  EXPECT_EQ(Summary(Plan(spec)), "usr directory 0755 0:0\nusr/bin directory 0755 0:0\nusr/bin/tool file 0644 0:0\n");
+  EXPECT_EQ(Summary(Plan(spec)),
+            "usr directory 0755 0:0\nusr/bin directory 0755 0:0\nusr/bin/tool "
+            "file 0644 0:0\n");
 }
 
 TEST_F(PlanTest, TwoEntriesClaimingOnePathAreRefused) {
@@ -113,7 +119,9 @@ TEST_F(PlanTest, TwoEntriesClaimingOnePathAreRefused) {
   spec.name = "app";
   spec.files.push_back(Copy("a", "etc/x"));
   spec.files.push_back(Inline("etc/x", "2"));
-  EXPECT_EQ(ErrorOf(spec), "layer \"app\": /etc/x is declared twice: by files[1] and by files[0] (a)");
+  EXPECT_EQ(ErrorOf(spec),
+            "layer \"app\": /etc/x is declared twice: by files[1] and by "
+            "files[0] (a)");
 }
 
 TEST_F(PlanTest, ExplicitDirectoriesWinOverCopiedOnesButNotOverEachOther) {
@@ -125,21 +133,28 @@ TEST_F(PlanTest, ExplicitDirectoriesWinOverCopiedOnesButNotOverEachOther) {
   d.path = "etc/app";
   d.mode = 0700;
   spec.dirs.push_back(d);
-  EXPECT_EQ(Summary(Plan(spec)), "etc directory 0755 0:0\netc/app directory 0700 0:0\n");
+  EXPECT_EQ(Summary(Plan(spec)),
+            "etc directory 0755 0:0\netc/app directory 0700 0:0\n");
   spec.dirs.push_back(d);
-  EXPECT_EQ(ErrorOf(spec), "layer \"\": /etc/app is declared twice: by dirs[1] and by dirs[0]");
+  EXPECT_EQ(
+      ErrorOf(spec),
+      "layer \"\": /etc/app is declared twice: by dirs[1] and by dirs[0]");
 }
 
 TEST_F(PlanTest, AFileCannotBeAParent) {
   LayerSpec spec;
   spec.files.push_back(Inline("a", "file"));
   spec.files.push_back(Inline("a/b", "below a file"));
-  EXPECT_EQ(ErrorOf(spec), "layer \"\", files[1]: cannot place /a/b: /a is declared as a file in this layer (files[0]), "
-                           "not a directory");
+  EXPECT_EQ(ErrorOf(spec),
+            "layer \"\", files[1]: cannot place /a/b: /a is declared as a file "
+            "in this layer (files[0]), "
+            "not a directory");
   lower_.Put(Lower("c", EntryType::kFile, 0644));
   LayerSpec below;
   below.files.push_back(Inline("c/d", "x"));
-  EXPECT_EQ(ErrorOf(below), "layer \"\", files[0]: cannot place /c/d: /c is a file in the layers below, not a directory");
+  EXPECT_EQ(ErrorOf(below),
+            "layer \"\", files[0]: cannot place /c/d: /c is a file in the "
+            "layers below, not a directory");
 }
 
 TEST_F(PlanTest, RemoveBecomesAWhiteout) {
@@ -147,14 +162,19 @@ TEST_F(PlanTest, RemoveBecomesAWhiteout) {
   lower_.Put(Lower("etc/old", EntryType::kFile, 0644));
   LayerSpec spec;
   spec.remove.push_back({"etc/old", {}});
-  EXPECT_EQ(Summary(Plan(spec)), "etc directory 0755 0:0\netc/.wh.old file 0644 0:0\n");
+  EXPECT_EQ(Summary(Plan(spec)),
+            "etc directory 0755 0:0\netc/.wh.old file 0644 0:0\n");
   spec.remove.push_back({"etc/none", {}});
-  EXPECT_EQ(ErrorOf(spec), "layer \"\", remove[1]: /etc/none does not exist in the layers below");
+  EXPECT_EQ(
+      ErrorOf(spec),
+      "layer \"\", remove[1]: /etc/none does not exist in the layers below");
   LayerSpec both;
   both.remove.push_back({"etc/old", {}});
   both.files.push_back(Inline("etc/old", "new"));
-  EXPECT_EQ(ErrorOf(both), "layer \"\", remove[0]: /etc/old is removed and also added (files[0]) in this layer; "
-                           "remove it in an earlier layer");
+  EXPECT_EQ(ErrorOf(both),
+            "layer \"\", remove[0]: /etc/old is removed and also added "
+            "(files[0]) in this layer; "
+            "remove it in an earlier layer");
 }
 
 TEST_F(PlanTest, HardlinksFollowTheirTargetInTreeOrder) {
@@ -165,13 +185,17 @@ TEST_F(PlanTest, HardlinksFollowTheirTargetInTreeOrder) {
   h.target = "z/file";
   spec.hardlinks.push_back(h);
   LayerPlan plan = Plan(spec);
-  EXPECT_EQ(Summary(plan), "a directory 0755 0:0\na/link file 0644 0:0\nz directory 0755 0:0\nz/file hardlink 0644 0:0 -> a/link\n");
+  EXPECT_EQ(Summary(plan),
+            "a directory 0755 0:0\na/link file 0644 0:0\nz directory 0755 "
+            "0:0\nz/file hardlink 0644 0:0 -> a/link\n");
   EXPECT_EQ(plan.entries[1].content->ReadAll(6), "shared");
   HardlinkSpec bad;
   bad.path = "b";
   bad.target = "nowhere";
   spec.hardlinks.push_back(bad);
-  EXPECT_EQ(ErrorOf(spec), "layer \"\", hardlinks[1]: hardlink target /nowhere must be a regular file added by this layer");
+  EXPECT_EQ(ErrorOf(spec),
+            "layer \"\", hardlinks[1]: hardlink target /nowhere must be a "
+            "regular file added by this layer");
 }
 
 TEST_F(PlanTest, SourcesStayInsideTheContext) {
@@ -181,22 +205,31 @@ TEST_F(PlanTest, SourcesStayInsideTheContext) {
   fs_.AddSymlink("/ctx/ok", "d");
   LayerSpec spec;
   spec.files.push_back(Copy("../secret", "x"));
-  EXPECT_EQ(ErrorOf(spec), "files[0].src: \"../secret\" leads outside the build context /ctx");
+  EXPECT_EQ(ErrorOf(spec),
+            "files[0].src: \"../secret\" leads outside the build context /ctx");
   spec.files[0] = Copy("d/out", "x");
-  EXPECT_EQ(ErrorOf(spec), "files[0].src: \"d/out\" is or goes through a symlink to /etc/passwd, outside the build context");
+  EXPECT_EQ(ErrorOf(spec),
+            "files[0].src: \"d/out\" is or goes through a symlink to "
+            "/etc/passwd, outside the build context");
   spec.files[0] = Copy("up", "x");
-  EXPECT_EQ(ErrorOf(spec), "files[0].src: \"up\" leads outside the build context /ctx");
+  EXPECT_EQ(ErrorOf(spec),
+            "files[0].src: \"up\" leads outside the build context /ctx");
   spec.files[0] = Copy("missing", "x");
-  EXPECT_EQ(ErrorOf(spec), "files[0].src: \"missing\": no such file in the build context /ctx");
+  EXPECT_EQ(
+      ErrorOf(spec),
+      "files[0].src: \"missing\": no such file in the build context /ctx");
   spec.files[0] = Copy("ok", "x");  // a link inside the context is followed
-  EXPECT_EQ(Summary(Plan(spec)), "x directory 0755 0:0\nx/out symlink 0777 0:0 -> /etc/passwd\n");
+  EXPECT_EQ(Summary(Plan(spec)),
+            "x directory 0755 0:0\nx/out symlink 0777 0:0 -> /etc/passwd\n");
 }
 
 TEST_F(PlanTest, WhiteoutNamesAreNotData) {
   LayerSpec spec;
   spec.files.push_back(Inline("etc/.wh.passwd", "x"));
-  EXPECT_EQ(ErrorOf(spec), "layer \"\", files[0]: /etc/.wh.passwd has an OCI whiteout name (.wh.*); use remove: to "
-                           "delete paths of lower layers");
+  EXPECT_EQ(ErrorOf(spec),
+            "layer \"\", files[0]: /etc/.wh.passwd has an OCI whiteout name "
+            "(.wh.*); use remove: to "
+            "delete paths of lower layers");
 }
 
 TEST_F(PlanTest, OwnerNamesComeFromTheTemplateAccounts) {
@@ -218,17 +251,21 @@ TEST_F(PlanTest, OwnerNamesComeFromTheTemplateAccounts) {
   f = Inline("c", "x");
   f.owner = OwnerSpec{"7", {}};
   spec.files.push_back(f);
-  EXPECT_EQ(Summary(Plan(spec)), "a file 0644 1000:1000\nb file 0644 1000:50\nc file 0644 7:7\n");
+  EXPECT_EQ(Summary(Plan(spec)),
+            "a file 0644 1000:1000\nb file 0644 1000:50\nc file 0644 7:7\n");
   spec.files[0].owner = OwnerSpec{"nobody", {}};
-  EXPECT_EQ(ErrorOf(spec), "owner \"nobody\": no user named \"nobody\" in accounts or the layers below (numeric ids are "
-                           "always accepted)");
+  EXPECT_EQ(ErrorOf(spec),
+            "owner \"nobody\": no user named \"nobody\" in accounts or the "
+            "layers below (numeric ids are "
+            "always accepted)");
 }
 
 // Tarballs are real files: archives written by kiln's own tar writer, which
 // writes whatever names it is given, hostile ones included.
 class TarballPlanTest : public PlanTest {
  protected:
-  LayerSpec Spec(const std::vector<Entry>& entries, bool allow_devices = false) {
+  LayerSpec Spec(const std::vector<Entry>& entries,
+                 bool allow_devices = false) {
     std::string bytes;
     StringSink sink(&bytes);
     TarWriter tar(sink, 0);
@@ -245,7 +282,8 @@ class TarballPlanTest : public PlanTest {
     spec.tarballs.push_back(t);
     return spec;
   }
-  std::string TarError(const std::vector<Entry>& entries, bool allow_devices = false) {
+  std::string TarError(const std::vector<Entry>& entries,
+                       bool allow_devices = false) {
     host_ = NewHostFs();
     return ErrorOf(Spec(entries, allow_devices), host_.get());
   }
@@ -256,7 +294,8 @@ class TarballPlanTest : public PlanTest {
     e.content = InlineContent(content);
     return e;
   }
-  static Entry L(const std::string& path, EntryType type, const std::string& link) {
+  static Entry L(const std::string& path, EntryType type,
+                 const std::string& link) {
     Entry e;
     e.path = path;
     e.type = type;
@@ -276,28 +315,43 @@ TEST_F(TarballPlanTest, KeepsTheArchivesModesAndOwners) {
   d.mode = 0700;
   d.uid = d.gid = 1000;
   host_ = NewHostFs();
-  LayerPlan plan = Plan(Spec({s, d, L("usr/bin/sudo", EntryType::kHardlink, "usr/bin/su")}), host_.get());
-  EXPECT_EQ(Summary(plan), "home directory 0755 0:0\nhome/u directory 0700 1000:1000\nusr directory 0755 0:0\n"
-                           "usr/bin directory 0755 0:0\nusr/bin/su file 4755 0:0\nusr/bin/sudo hardlink 4755 0:0 -> usr/bin/su\n");
+  LayerPlan plan =
+      Plan(Spec({s, d, L("usr/bin/sudo", EntryType::kHardlink, "usr/bin/su")}),
+           host_.get());
+  EXPECT_EQ(Summary(plan),
+            "home directory 0755 0:0\nhome/u directory 0700 1000:1000\nusr "
+            "directory 0755 0:0\n"
+            "usr/bin directory 0755 0:0\nusr/bin/su file 4755 "
+            "0:0\nusr/bin/sudo hardlink 4755 0:0 -> usr/bin/su\n");
   EXPECT_EQ(plan.entries[4].content->ReadAll(3), "elf");
 }
 
 TEST_F(TarballPlanTest, RefusesEntriesThatEscapeOrSurprise) {
-  EXPECT_EQ(TarError({F("../evil")}), "layer \"t\", tarballs[0]: tarball in.tar: entry \"../evil\": entry name contains \"..\"");
-  EXPECT_EQ(TarError({F("/etc/passwd")}), "layer \"t\", tarballs[0]: tarball in.tar: entry \"/etc/passwd\": absolute entry name");
+  EXPECT_EQ(TarError({F("../evil")}),
+            "layer \"t\", tarballs[0]: tarball in.tar: entry \"../evil\": "
+            "entry name contains \"..\"");
+  EXPECT_EQ(TarError({F("/etc/passwd")}),
+            "layer \"t\", tarballs[0]: tarball in.tar: entry \"/etc/passwd\": "
+            "absolute entry name");
   EXPECT_EQ(TarError({L("x", EntryType::kHardlink, "../../etc/shadow")}),
-            "layer \"t\": tarball in.tar entry \"x\": hardlink target \"../../etc/shadow\" leaves the archive (entry name "
+            "layer \"t\": tarball in.tar entry \"x\": hardlink target "
+            "\"../../etc/shadow\" leaves the archive (entry name "
             "contains \"..\")");
   EXPECT_EQ(TarError({L("x", EntryType::kHardlink, "etc/shadow")}),
-            "layer \"t\": tarball in.tar entry \"x\": hardlink target \"etc/shadow\" is not a file earlier in the archive");
+            "layer \"t\": tarball in.tar entry \"x\": hardlink target "
+            "\"etc/shadow\" is not a file earlier in the archive");
   Entry dev = L("dev/sda", EntryType::kBlock, "");
   EXPECT_EQ(TarError({dev}),
-            "layer \"t\": tarball in.tar entry \"dev/sda\" is a block device; set allowDevices: true on the tarball to "
+            "layer \"t\": tarball in.tar entry \"dev/sda\" is a block device; "
+            "set allowDevices: true on the tarball to "
             "keep device nodes");
   EXPECT_EQ(TarError({dev}, true), "no error");
-  EXPECT_EQ(TarError({F("a"), F("a")}), "layer \"t\": tarball in.tar entry \"a\": /a appears twice in the archive");
+  EXPECT_EQ(TarError({F("a"), F("a")}),
+            "layer \"t\": tarball in.tar entry \"a\": /a appears twice in the "
+            "archive");
   EXPECT_EQ(TarError({L("a", EntryType::kSymlink, "/etc"), F("a/passwd")}),
-            "layer \"t\", tarball in.tar entry \"a/passwd\": cannot place /a/passwd: /a is declared as a symlink in this "
+            "layer \"t\", tarball in.tar entry \"a/passwd\": cannot place "
+            "/a/passwd: /a is declared as a symlink in this "
             "layer (tarball in.tar entry \"a\"), not a directory");
 }
 
@@ -307,8 +361,11 @@ TEST_F(TarballPlanTest, ChecksThePinBeforeReading) {
   host_ = NewHostFs();
   std::string e = ErrorOf(spec, host_.get());
   EXPECT_NE(e.find("tarballs[0]: in.tar has sha256 "), std::string::npos) << e;
-  EXPECT_NE(e.find(", but the template pins 0000000000000000000000000000000000000000000000000000000000000000"),
-            std::string::npos);
+  EXPECT_NE(
+      e.find(
+          ", but the template pins "
+          "0000000000000000000000000000000000000000000000000000000000000000"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ namespace kiln {
 
 class SpoolSource : public ContentSource {
  public:
-  SpoolSource(std::shared_ptr<const Spool> spool, uint64_t offset, std::string what)
+  SpoolSource(std::shared_ptr<const Spool> spool, uint64_t offset,
+              std::string what)
       : spool_(std::move(spool)), offset_(offset), what_(std::move(what)) {}
 
   void CopyTo(ByteSink& sink, uint64_t size) const override {
@@ -20,8 +21,10 @@ class SpoolSource : public ContentSource {
     static thread_local std::unique_ptr<char[]> buf(new char[kBuf]);
     uint64_t done = 0;
     while (done < size) {
-      size_t want = size - done < kBuf ? static_cast<size_t>(size - done) : kBuf;
-      ssize_t n = ::pread(spool_->fd_.get(), buf.get(), want, static_cast<off_t>(offset_ + done));
+      size_t want =
+          size - done < kBuf ? static_cast<size_t>(size - done) : kBuf;
+      ssize_t n = ::pread(spool_->fd_.get(), buf.get(), want,
+                          static_cast<off_t>(offset_ + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) throw SystemError("reading spooled " + what_, errno);
       if (n == 0) throw InternalError("spool ended early for " + what_);
@@ -66,16 +69,17 @@ std::shared_ptr<Spool> Spool::Create(const std::string& dir) {
   return std::shared_ptr<Spool>(new Spool(UniqueFd(fd)));
 }
 
-std::shared_ptr<const ContentSource> Spool::Append(const std::function<void(ByteSink&)>& fill,
-                                                   uint64_t expected_size, const std::string& what) {
+std::shared_ptr<const ContentSource> Spool::Append(
+    const std::function<void(ByteSink&)>& fill, uint64_t expected_size,
+    const std::string& what) {
   uint64_t offset = end_;
   FdAppender out(fd_.get(), "spool file");
   fill(out);
   uint64_t n = out.count;
   end_ += n;
   if (n != expected_size) {
-    throw UserError(what + ": header says " + std::to_string(expected_size) + " bytes, archive holds " +
-                    std::to_string(n));
+    throw UserError(what + ": header says " + std::to_string(expected_size) +
+                    " bytes, archive holds " + std::to_string(n));
   }
   return std::make_shared<SpoolSource>(shared_from_this(), offset, what);
 }

@@ -20,8 +20,9 @@ class Spool : public std::enable_shared_from_this<Spool> {
 
   // Appends what `fill` writes to its sink; returns a source for those bytes.
   // Fewer or more bytes than `expected_size` is an error naming `what`.
-  std::shared_ptr<const ContentSource> Append(const std::function<void(ByteSink&)>& fill,
-                                              uint64_t expected_size, const std::string& what);
+  std::shared_ptr<const ContentSource> Append(
+      const std::function<void(ByteSink&)>& fill, uint64_t expected_size,
+      const std::string& what);
   uint64_t size() const { return end_; }
 
  private:

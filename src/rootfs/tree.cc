@@ -29,7 +29,9 @@ void Tree::RemoveChildren(const std::string& dir) {
   // Children sort right after their directory and before anything else.
   auto it = dir.empty() ? entries_.begin() : entries_.upper_bound(dir);
   auto end = it;
-  while (end != entries_.end() && end->first != dir && PathWithin(end->first, dir)) ++end;
+  while (end != entries_.end() && end->first != dir &&
+         PathWithin(end->first, dir))
+    ++end;
   entries_.erase(it, end);
 }
 
@@ -40,7 +42,8 @@ void Tree::RemoveTree(const std::string& path) {
 
 void Tree::Put(Entry entry) {
   auto it = entries_.find(entry.path);
-  if (it != entries_.end() && it->second.IsDir() && !entry.IsDir()) RemoveChildren(entry.path);
+  if (it != entries_.end() && it->second.IsDir() && !entry.IsDir())
+    RemoveChildren(entry.path);
   std::string key = entry.path;
   entries_.insert_or_assign(std::move(key), std::move(entry));
 }
@@ -51,28 +54,36 @@ void Tree::ApplyLayer(std::vector<Entry> entries) {
   for (auto& e : entries) {
     std::string target;
     switch (ClassifyWhiteout(e.path, &target)) {
-      case Whiteout::kFile: RemoveTree(target); break;
-      case Whiteout::kOpaque: RemoveChildren(target); break;
-      case Whiteout::kNone: kept.push_back(std::move(e)); break;
+      case Whiteout::kFile:
+        RemoveTree(target);
+        break;
+      case Whiteout::kOpaque:
+        RemoveChildren(target);
+        break;
+      case Whiteout::kNone:
+        kept.push_back(std::move(e));
+        break;
     }
   }
   for (auto& e : kept) Put(std::move(e));
 }
 
-bool Tree::ResolveParents(const std::string& path, std::string* out, std::string* why,
-                          const Lookup& overlay) const {
+bool Tree::ResolveParents(const std::string& path, std::string* out,
+                          std::string* why, const Lookup& overlay) const {
   std::string todo = path;  // what is left to resolve, relative to `done`
   std::string done;
   int hops = 0;
   while (true) {
     size_t slash = todo.find('/');
-    if (slash == std::string::npos) break;  // the last component is not resolved
-    std::string next = done.empty() ? todo.substr(0, slash) : done + "/" + todo.substr(0, slash);
+    if (slash == std::string::npos)
+      break;  // the last component is not resolved
+    std::string next = done.empty() ? todo.substr(0, slash)
+                                    : done + "/" + todo.substr(0, slash);
     todo = todo.substr(slash + 1);
     if (const Entry* mine = overlay ? overlay(next) : nullptr) {
       if (!mine->IsDir()) {
-        *why = "/" + next + " is declared as a " + EntryTypeName(mine->type) + " in this layer (" +
-               mine->origin + "), not a directory";
+        *why = "/" + next + " is declared as a " + EntryTypeName(mine->type) +
+               " in this layer (" + mine->origin + "), not a directory";
         return false;
       }
       done = next;
@@ -84,7 +95,8 @@ bool Tree::ResolveParents(const std::string& path, std::string* out, std::string
       continue;
     }
     if (e->type != EntryType::kSymlink) {
-      *why = "/" + next + " is a " + EntryTypeName(e->type) + " in the layers below, not a directory";
+      *why = "/" + next + " is a " + EntryTypeName(e->type) +
+             " in the layers below, not a directory";
       return false;
     }
     if (++hops > 40) {
@@ -108,7 +120,8 @@ namespace kiln {
 
 void OrderHardlinks(std::vector<Entry>* entries) {
   std::unordered_map<std::string, size_t> index;
-  std::unordered_map<std::string, std::vector<size_t>> groups;  // file path -> links
+  std::unordered_map<std::string, std::vector<size_t>>
+      groups;  // file path -> links
   for (size_t i = 0; i < entries->size(); ++i) {
     const Entry& e = (*entries)[i];
     index[e.path] = i;
@@ -119,7 +132,8 @@ void OrderHardlinks(std::vector<Entry>* entries) {
     if (it == index.end()) continue;  // the caller checked targets exist
     size_t file = it->second;
     size_t first = file;
-    for (size_t l : links) first = std::min(first, l);  // tree order = index order
+    for (size_t l : links)
+      first = std::min(first, l);  // tree order = index order
     Entry content = (*entries)[file];
     for (size_t i : links) {
       Entry& l = (*entries)[i];

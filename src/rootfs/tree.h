@@ -14,7 +14,9 @@
 namespace kiln {
 
 struct PathOrder {
-  bool operator()(const std::string& a, const std::string& b) const { return PathLess(a, b); }
+  bool operator()(const std::string& a, const std::string& b) const {
+    return PathLess(a, b);
+  }
 };
 
 class Tree {
@@ -36,8 +38,8 @@ class Tree {
   // `overlay` (the layer being planned) is consulted first: there, only
   // directories may be parents.
   using Lookup = std::function<const Entry*(const std::string&)>;
-  bool ResolveParents(const std::string& path, std::string* out, std::string* why,
-                      const Lookup& overlay = nullptr) const;
+  bool ResolveParents(const std::string& path, std::string* out,
+                      std::string* why, const Lookup& overlay = nullptr) const;
 
   const Map& entries() const { return entries_; }
   size_t size() const { return entries_.size(); }

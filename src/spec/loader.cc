@@ -28,7 +28,8 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+      cur[j] = std::min(
+          {prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
     }
     std::swap(prev, cur);
   }
@@ -62,25 +63,29 @@ class Reader {
 
   void Visit() {
     if (++visits_ > kMaxNodeVisits) {
-      throw ErrorAt(Loc(doc_.root), "template has more than " + std::to_string(kMaxNodeVisits) +
+      throw ErrorAt(Loc(doc_.root), "template has more than " +
+                                        std::to_string(kMaxNodeVisits) +
                                         " values (alias expansion?)");
     }
   }
 
-  std::string Scalar(const YAML::Node& node, const std::string& what, bool substitute = true) {
+  std::string Scalar(const YAML::Node& node, const std::string& what,
+                     bool substitute = true) {
     Visit();
     if (!node.IsScalar()) {
       throw ErrorAt(Loc(node), what + " must be a string, not " + KindOf(node));
     }
-    return substitute ? Substitute(node.Scalar(), vars_, Loc(node)) : node.Scalar();
+    return substitute ? Substitute(node.Scalar(), vars_, Loc(node))
+                      : node.Scalar();
   }
 
   uint64_t Uint(const YAML::Node& node, const std::string& what, uint64_t max) {
     std::string text = Scalar(node, what);
     auto v = ParseUint(text);
     if (!v || *v > max) {
-      throw ErrorAt(Loc(node), what + " must be a whole number from 0 to " + std::to_string(max) +
-                                   ", not " + Quote(text));
+      throw ErrorAt(Loc(node), what + " must be a whole number from 0 to " +
+                                   std::to_string(max) + ", not " +
+                                   Quote(text));
     }
     return *v;
   }
@@ -89,7 +94,8 @@ class Reader {
     std::string text = Scalar(node, what);
     if (text == "true") return true;
     if (text == "false") return false;
-    throw ErrorAt(Loc(node), what + " must be true or false, not " + Quote(text));
+    throw ErrorAt(Loc(node),
+                  what + " must be true or false, not " + Quote(text));
   }
 
   uint32_t Mode(const YAML::Node& node, const std::string& what) {
@@ -101,8 +107,10 @@ class Reader {
       mode = mode * 8 + static_cast<uint32_t>(c - '0');
     }
     if (!ok || mode > 07777) {
-      throw ErrorAt(Loc(node), what + " must be an octal mode such as \"0644\" or \"0755\", not " +
-                                   Quote(text));
+      throw ErrorAt(
+          Loc(node),
+          what + " must be an octal mode such as \"0644\" or \"0755\", not " +
+              Quote(text));
     }
     return mode;
   }
@@ -117,27 +125,32 @@ class Reader {
     return out;
   }
 
-  std::vector<std::string> StringList(const YAML::Node& node, const std::string& what) {
+  std::vector<std::string> StringList(const YAML::Node& node,
+                                      const std::string& what) {
     Visit();
     if (!node.IsSequence()) {
-      throw ErrorAt(Loc(node), what + " must be a list of strings, not " + KindOf(node));
+      throw ErrorAt(Loc(node),
+                    what + " must be a list of strings, not " + KindOf(node));
     }
     std::vector<std::string> out;
     for (const auto& item : node) out.push_back(Scalar(item, what + " item"));
     return out;
   }
 
-  std::map<std::string, std::string> StringMap(const YAML::Node& node, const std::string& what,
+  std::map<std::string, std::string> StringMap(const YAML::Node& node,
+                                               const std::string& what,
                                                bool substitute_values = true) {
     Visit();
     if (!node.IsMap()) {
-      throw ErrorAt(Loc(node), what + " must be a map of strings, not " + KindOf(node));
+      throw ErrorAt(Loc(node),
+                    what + " must be a map of strings, not " + KindOf(node));
     }
     std::map<std::string, std::string> out;
     for (const auto& kv : node) {
       std::string key = Scalar(kv.first, what + " key", false);
       if (key.empty()) throw ErrorAt(Loc(kv.first), what + " has an empty key");
-      if (out.count(key)) throw ErrorAt(Loc(kv.first), what + " has " + Quote(key) + " twice");
+      if (out.count(key))
+        throw ErrorAt(Loc(kv.first), what + " has " + Quote(key) + " twice");
       out[key] = Scalar(kv.second, what + "." + key, substitute_values);
     }
     return out;
@@ -145,15 +158,19 @@ class Reader {
 
   const YAML::Node& Sequence(const YAML::Node& node, const std::string& what) {
     Visit();
-    if (!node.IsSequence()) throw ErrorAt(Loc(node), what + " must be a list, not " + KindOf(node));
+    if (!node.IsSequence())
+      throw ErrorAt(Loc(node), what + " must be a list, not " + KindOf(node));
     return node;
   }
 
   std::optional<OwnerSpec> Owner(const YAML::Node& node) {
     OwnerSpec owner{Scalar(node, "owner"), Loc(node)};
-    static const std::regex kOwner("^([0-9]+|[a-z_][a-z0-9_.-]*)(:([0-9]+|[a-z_][a-z0-9_.-]*))?$");
+    static const std::regex kOwner(
+        "^([0-9]+|[a-z_][a-z0-9_.-]*)(:([0-9]+|[a-z_][a-z0-9_.-]*))?$");
     if (!std::regex_match(owner.text, kOwner)) {
-      throw ErrorAt(owner.loc, "owner must be \"UID:GID\" or \"USER[:GROUP]\", not " + Quote(owner.text));
+      throw ErrorAt(owner.loc,
+                    "owner must be \"UID:GID\" or \"USER[:GROUP]\", not " +
+                        Quote(owner.text));
     }
     for (const auto& part : Split(owner.text, ':')) {
       if (auto n = ParseUint(part); n && *n > 0x7fffffff) {
@@ -165,11 +182,16 @@ class Reader {
 
   static std::string KindOf(const YAML::Node& node) {
     switch (node.Type()) {
-      case YAML::NodeType::Null: return "empty";
-      case YAML::NodeType::Scalar: return "a string";
-      case YAML::NodeType::Sequence: return "a list";
-      case YAML::NodeType::Map: return "a map";
-      default: return "undefined";
+      case YAML::NodeType::Null:
+        return "empty";
+      case YAML::NodeType::Scalar:
+        return "a string";
+      case YAML::NodeType::Sequence:
+        return "a list";
+      case YAML::NodeType::Map:
+        return "a map";
+      default:
+        return "undefined";
     }
   }
 
@@ -190,14 +212,17 @@ class MapNode {
       : r_(r), node_(node), what_(what) {
     r.Visit();
     if (!node.IsMap()) {
-      throw ErrorAt(r.Loc(node), what + " must be a map, not " + Reader::KindOf(node));
+      throw ErrorAt(r.Loc(node),
+                    what + " must be a map, not " + Reader::KindOf(node));
     }
     for (const auto& kv : node) {
       r.Visit();
-      if (!kv.first.IsScalar()) throw ErrorAt(r.Loc(kv.first), "keys of " + what + " must be strings");
+      if (!kv.first.IsScalar())
+        throw ErrorAt(r.Loc(kv.first), "keys of " + what + " must be strings");
       std::string key = kv.first.Scalar();
       if (values_.count(key)) {
-        throw ErrorAt(r.Loc(kv.first), Quote(key) + " appears twice in " + what);
+        throw ErrorAt(r.Loc(kv.first),
+                      Quote(key) + " appears twice in " + what);
       }
       bool known = false;
       std::string best;
@@ -208,10 +233,12 @@ class MapNode {
         if (d < best_distance) best_distance = d, best = a;
       }
       if (!known) {
-        std::string hint = best.empty() ? "" : " (did you mean " + Quote(best) + "?)";
+        std::string hint =
+            best.empty() ? "" : " (did you mean " + Quote(best) + "?)";
         std::vector<std::string> names(allowed.begin(), allowed.end());
         if (best.empty()) hint = " (known keys: " + Join(names, ", ") + ")";
-        throw ErrorAt(r.Loc(kv.first), "unknown key " + Quote(key) + " in " + what + hint);
+        throw ErrorAt(r.Loc(kv.first),
+                      "unknown key " + Quote(key) + " in " + what + hint);
       }
       values_[key] = kv.second;
       keys_[key] = kv.first;
@@ -224,7 +251,8 @@ class MapNode {
   }
   YAML::Node Get(const std::string& key) const {
     auto it = values_.find(key);
-    return it == values_.end() || it->second.IsNull() ? YAML::Node() : it->second;
+    return it == values_.end() || it->second.IsNull() ? YAML::Node()
+                                                      : it->second;
   }
   YAML::Node Required(const std::string& key) const {
     if (!Has(key)) throw ErrorAt(r_.Loc(node_), what_ + " needs " + Quote(key));
@@ -240,7 +268,8 @@ class MapNode {
   FieldLocations Locations() const {
     FieldLocations locs;
     locs.entry = r_.Loc(node_);
-    for (const auto& [k, v] : values_) locs.fields[k] = v.IsNull() ? r_.Loc(keys_.at(k)) : r_.Loc(v);
+    for (const auto& [k, v] : values_)
+      locs.fields[k] = v.IsNull() ? r_.Loc(keys_.at(k)) : r_.Loc(v);
     return locs;
   }
   const std::string& what() const { return what_; }
@@ -270,23 +299,30 @@ std::string Context(const Doc& doc, const LoadOptions& options, bool top) {
 
 FileSpec ReadFile(Reader& r, const YAML::Node& node, const std::string& what,
                   const std::string& context) {
-  MapNode m(r, node, what, {"src", "content", "dest", "mode", "dirMode", "owner"});
+  MapNode m(r, node, what,
+            {"src", "content", "dest", "mode", "dirMode", "owner"});
   FileSpec f;
   f.src = m.OptString("src");
   f.content = m.OptString("content");
   if (f.src.has_value() == f.content.has_value()) {
-    throw ErrorAt(r.Loc(node), what + " needs exactly one of \"src\" (a context file) or \"content\"");
+    throw ErrorAt(
+        r.Loc(node),
+        what + " needs exactly one of \"src\" (a context file) or \"content\"");
   }
-  if (f.src && f.src->empty()) throw ErrorAt(m.ValueLoc("src"), what + ".src is empty");
+  if (f.src && f.src->empty())
+    throw ErrorAt(m.ValueLoc("src"), what + ".src is empty");
   if (f.src && (*f.src)[0] == '/') {
-    throw ErrorAt(m.ValueLoc("src"), what + ".src " + Quote(*f.src) +
-                                         " must be relative to the build context");
+    throw ErrorAt(m.ValueLoc("src"),
+                  what + ".src " + Quote(*f.src) +
+                      " must be relative to the build context");
   }
   f.dest = r.ImagePath(m.Required("dest"), what + ".dest");
   f.into_dir = EndsWith(r.Scalar(m.Get("dest"), what + ".dest"), "/");
-  if (f.dest.empty() && f.content) throw ErrorAt(m.ValueLoc("dest"), what + ".dest cannot be / for content");
+  if (f.dest.empty() && f.content)
+    throw ErrorAt(m.ValueLoc("dest"), what + ".dest cannot be / for content");
   if (m.Has("mode")) f.mode = r.Mode(m.Get("mode"), what + ".mode");
-  if (m.Has("dirMode")) f.dir_mode = r.Mode(m.Get("dirMode"), what + ".dirMode");
+  if (m.Has("dirMode"))
+    f.dir_mode = r.Mode(m.Get("dirMode"), what + ".dirMode");
   f.owner = (m.Has("owner") ? r.Owner(m.Get("owner")) : std::nullopt);
   f.context_dir = context;
   f.locs = m.Locations();
@@ -310,13 +346,17 @@ DirSpec ReadDir(Reader& r, const YAML::Node& node, const std::string& what) {
   return d;
 }
 
-LayerSpec ReadLayer(Reader& r, const YAML::Node& node, size_t index, const std::string& context) {
+LayerSpec ReadLayer(Reader& r, const YAML::Node& node, size_t index,
+                    const std::string& context) {
   std::string what = "layers[" + std::to_string(index) + "]";
   MapNode m(r, node, what,
-            {"name", "files", "dirs", "symlinks", "hardlinks", "devices", "tarballs", "remove"});
+            {"name", "files", "dirs", "symlinks", "hardlinks", "devices",
+             "tarballs", "remove"});
   LayerSpec layer;
-  layer.name = m.OptString("name").value_or("layer-" + std::to_string(index + 1));
-  if (layer.name.empty()) throw ErrorAt(m.ValueLoc("name"), what + ".name is empty");
+  layer.name =
+      m.OptString("name").value_or("layer-" + std::to_string(index + 1));
+  if (layer.name.empty())
+    throw ErrorAt(m.ValueLoc("name"), what + ".name is empty");
   what = "layer " + Quote(layer.name);
   layer.locs = m.Locations();
   auto each = [&](const char* key, auto&& fn) {
@@ -331,14 +371,18 @@ LayerSpec ReadLayer(Reader& r, const YAML::Node& node, size_t index, const std::
   each("files", [&](const YAML::Node& n, const std::string& w) {
     layer.files.push_back(ReadFile(r, n, w, context));
   });
-  each("dirs", [&](const YAML::Node& n, const std::string& w) { layer.dirs.push_back(ReadDir(r, n, w)); });
+  each("dirs", [&](const YAML::Node& n, const std::string& w) {
+    layer.dirs.push_back(ReadDir(r, n, w));
+  });
   each("symlinks", [&](const YAML::Node& n, const std::string& w) {
     MapNode e(r, n, w, {"path", "target", "owner"});
     SymlinkSpec s;
     s.path = r.ImagePath(e.Required("path"), w + ".path");
     s.target = r.Scalar(e.Required("target"), w + ".target");
-    if (s.path.empty()) throw ErrorAt(e.ValueLoc("path"), w + ".path cannot be /");
-    if (s.target.empty()) throw ErrorAt(e.ValueLoc("target"), w + ".target is empty");
+    if (s.path.empty())
+      throw ErrorAt(e.ValueLoc("path"), w + ".path cannot be /");
+    if (s.target.empty())
+      throw ErrorAt(e.ValueLoc("target"), w + ".target is empty");
     s.owner = (e.Has("owner") ? r.Owner(e.Get("owner")) : std::nullopt);
     s.locs = e.Locations();
     layer.symlinks.push_back(std::move(s));
@@ -348,7 +392,8 @@ LayerSpec ReadLayer(Reader& r, const YAML::Node& node, size_t index, const std::
     HardlinkSpec h;
     h.path = r.ImagePath(e.Required("path"), w + ".path");
     h.target = r.ImagePath(e.Required("target"), w + ".target");
-    if (h.path.empty() || h.target.empty()) throw ErrorAt(e.Locations().entry, w + " cannot involve /");
+    if (h.path.empty() || h.target.empty())
+      throw ErrorAt(e.Locations().entry, w + " cannot involve /");
     h.locs = e.Locations();
     layer.hardlinks.push_back(std::move(h));
   });
@@ -364,11 +409,15 @@ LayerSpec ReadLayer(Reader& r, const YAML::Node& node, size_t index, const std::
     } else if (type == "fifo") {
       d.type = DeviceType::kFifo;
     } else {
-      throw ErrorAt(e.ValueLoc("type"), w + ".type must be char, block or fifo, not " + Quote(type));
+      throw ErrorAt(
+          e.ValueLoc("type"),
+          w + ".type must be char, block or fifo, not " + Quote(type));
     }
     if (d.type != DeviceType::kFifo) {
-      d.major = static_cast<uint32_t>(r.Uint(e.Required("major"), w + ".major", 4095));
-      d.minor = static_cast<uint32_t>(r.Uint(e.Required("minor"), w + ".minor", 1048575));
+      d.major = static_cast<uint32_t>(
+          r.Uint(e.Required("major"), w + ".major", 4095));
+      d.minor = static_cast<uint32_t>(
+          r.Uint(e.Required("minor"), w + ".minor", 1048575));
     }
     if (e.Has("mode")) d.mode = r.Mode(e.Get("mode"), w + ".mode");
     d.owner = (e.Has("owner") ? r.Owner(e.Get("owner")) : std::nullopt);
@@ -380,19 +429,27 @@ LayerSpec ReadLayer(Reader& r, const YAML::Node& node, size_t index, const std::
     TarballSpec t;
     t.src = r.Scalar(e.Required("src"), w + ".src");
     if (t.src.empty() || t.src[0] == '/') {
-      throw ErrorAt(e.ValueLoc("src"), w + ".src must be a path relative to the build context");
+      throw ErrorAt(e.ValueLoc("src"),
+                    w + ".src must be a path relative to the build context");
     }
     if (!e.Has("sha256")) {
-      throw ErrorAt(e.Locations().entry, w + " needs \"sha256\": tarballs are pinned by digest "
-                                             "(sha256sum " + t.src + ")");
+      throw ErrorAt(e.Locations().entry,
+                    w +
+                        " needs \"sha256\": tarballs are pinned by digest "
+                        "(sha256sum " +
+                        t.src + ")");
     }
     t.sha256 = r.Scalar(e.Get("sha256"), w + ".sha256");
     if (StartsWith(t.sha256, "sha256:")) t.sha256 = t.sha256.substr(7);
     bool hex = t.sha256.size() == 64;
-    for (char c : t.sha256) hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
-    if (!hex) throw ErrorAt(e.ValueLoc("sha256"), w + ".sha256 must be 64 lowercase hex digits");
+    for (char c : t.sha256)
+      hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+    if (!hex)
+      throw ErrorAt(e.ValueLoc("sha256"),
+                    w + ".sha256 must be 64 lowercase hex digits");
     t.dest = e.Has("dest") ? r.ImagePath(e.Get("dest"), w + ".dest") : "";
-    if (e.Has("allowDevices")) t.allow_devices = r.Bool(e.Get("allowDevices"), w + ".allowDevices");
+    if (e.Has("allowDevices"))
+      t.allow_devices = r.Bool(e.Get("allowDevices"), w + ".allowDevices");
     t.context_dir = context;
     t.locs = e.Locations();
     layer.tarballs.push_back(std::move(t));
@@ -412,8 +469,10 @@ AccountsSpec ReadAccounts(Reader& r, const YAML::Node& node) {
   auto name = [&](MapNode& e, const std::string& w) {
     std::string n = r.Scalar(e.Required("name"), w + ".name");
     if (!std::regex_match(n, kName)) {
-      throw ErrorAt(e.ValueLoc("name"), w + ".name " + Quote(n) +
-                                             " is not a valid account name (lowercase letters, digits, _ . -)");
+      throw ErrorAt(e.ValueLoc("name"),
+                    w + ".name " + Quote(n) +
+                        " is not a valid account name (lowercase letters, "
+                        "digits, _ . -)");
     }
     return n;
   };
@@ -424,8 +483,10 @@ AccountsSpec ReadAccounts(Reader& r, const YAML::Node& node) {
       MapNode e(r, n, w, {"name", "gid", "members"});
       GroupSpec g;
       g.name = name(e, w);
-      g.gid = static_cast<uint32_t>(r.Uint(e.Required("gid"), w + ".gid", 0x7fffffff));
-      if (e.Has("members")) g.members = r.StringList(e.Get("members"), w + ".members");
+      g.gid = static_cast<uint32_t>(
+          r.Uint(e.Required("gid"), w + ".gid", 0x7fffffff));
+      if (e.Has("members"))
+        g.members = r.StringList(e.Get("members"), w + ".members");
       g.locs = e.Locations();
       a.groups.push_back(std::move(g));
     }
@@ -434,22 +495,30 @@ AccountsSpec ReadAccounts(Reader& r, const YAML::Node& node) {
     size_t i = 0;
     for (const auto& n : r.Sequence(m.Get("users"), "accounts.users")) {
       std::string w = "accounts.users[" + std::to_string(i++) + "]";
-      MapNode e(r, n, w, {"name", "uid", "gid", "home", "shell", "gecos", "groups", "createHome"});
+      MapNode e(r, n, w,
+                {"name", "uid", "gid", "home", "shell", "gecos", "groups",
+                 "createHome"});
       UserSpec u;
       u.name = name(e, w);
-      u.uid = static_cast<uint32_t>(r.Uint(e.Required("uid"), w + ".uid", 0x7fffffff));
-      if (e.Has("gid")) u.gid = static_cast<uint32_t>(r.Uint(e.Get("gid"), w + ".gid", 0x7fffffff));
+      u.uid = static_cast<uint32_t>(
+          r.Uint(e.Required("uid"), w + ".uid", 0x7fffffff));
+      if (e.Has("gid"))
+        u.gid =
+            static_cast<uint32_t>(r.Uint(e.Get("gid"), w + ".gid", 0x7fffffff));
       u.home = e.Has("home") ? "/" + r.ImagePath(e.Get("home"), w + ".home")
                              : (u.uid == 0 ? "/root" : "/home/" + u.name);
       u.shell = e.OptString("shell").value_or("/sbin/nologin");
       u.gecos = e.OptString("gecos").value_or("");
       for (const std::string* field : {&u.shell, &u.gecos}) {
         if (field->find_first_of(":\n") != std::string::npos) {
-          throw ErrorAt(e.Locations().entry, w + ": shell and gecos cannot contain ':' or newlines");
+          throw ErrorAt(e.Locations().entry,
+                        w + ": shell and gecos cannot contain ':' or newlines");
         }
       }
-      if (e.Has("groups")) u.groups = r.StringList(e.Get("groups"), w + ".groups");
-      if (e.Has("createHome")) u.create_home = r.Bool(e.Get("createHome"), w + ".createHome");
+      if (e.Has("groups"))
+        u.groups = r.StringList(e.Get("groups"), w + ".groups");
+      if (e.Has("createHome"))
+        u.create_home = r.Bool(e.Get("createHome"), w + ".createHome");
       u.locs = e.Locations();
       a.users.push_back(std::move(u));
     }
@@ -459,42 +528,50 @@ AccountsSpec ReadAccounts(Reader& r, const YAML::Node& node) {
 
 const std::set<std::string>& Signals() {
   static const std::set<std::string> kSignals = {
-      "SIGABRT", "SIGALRM", "SIGBUS",  "SIGCHLD", "SIGCONT", "SIGFPE",    "SIGHUP",  "SIGILL",
-      "SIGINT",  "SIGIO",   "SIGKILL", "SIGPIPE", "SIGPROF", "SIGPWR",    "SIGQUIT", "SIGSEGV",
-      "SIGSTOP", "SIGSYS",  "SIGTERM", "SIGTRAP", "SIGTSTP", "SIGTTIN",   "SIGTTOU", "SIGURG",
+      "SIGABRT", "SIGALRM", "SIGBUS",    "SIGCHLD",  "SIGCONT", "SIGFPE",
+      "SIGHUP",  "SIGILL",  "SIGINT",    "SIGIO",    "SIGKILL", "SIGPIPE",
+      "SIGPROF", "SIGPWR",  "SIGQUIT",   "SIGSEGV",  "SIGSTOP", "SIGSYS",
+      "SIGTERM", "SIGTRAP", "SIGTSTP",   "SIGTTIN",  "SIGTTOU", "SIGURG",
       "SIGUSR1", "SIGUSR2", "SIGVTALRM", "SIGWINCH", "SIGXCPU", "SIGXFSZ"};
   return kSignals;
 }
 
 ConfigSpec ReadConfig(Reader& r, const YAML::Node& node) {
   MapNode m(r, node, "config",
-            {"entrypoint", "cmd", "env", "workdir", "user", "labels", "exposedPorts", "volumes",
-             "stopSignal"});
+            {"entrypoint", "cmd", "env", "workdir", "user", "labels",
+             "exposedPorts", "volumes", "stopSignal"});
   ConfigSpec c;
-  if (m.Has("entrypoint")) c.entrypoint = r.StringList(m.Get("entrypoint"), "config.entrypoint");
+  if (m.Has("entrypoint"))
+    c.entrypoint = r.StringList(m.Get("entrypoint"), "config.entrypoint");
   if (m.Has("cmd")) c.cmd = r.StringList(m.Get("cmd"), "config.cmd");
   if (m.Has("env")) {
     c.env = r.StringMap(m.Get("env"), "config.env");
     for (const auto& [k, v] : c.env) {
       if (k.find('=') != std::string::npos) {
-        throw ErrorAt(m.ValueLoc("env"), "config.env key " + Quote(k) + " cannot contain '='");
+        throw ErrorAt(m.ValueLoc("env"),
+                      "config.env key " + Quote(k) + " cannot contain '='");
       }
     }
   }
   if (m.Has("workdir")) {
     std::string w = r.Scalar(m.Get("workdir"), "config.workdir");
-    if (w.empty() || w[0] != '/') throw ErrorAt(m.ValueLoc("workdir"), "config.workdir must be absolute");
+    if (w.empty() || w[0] != '/')
+      throw ErrorAt(m.ValueLoc("workdir"), "config.workdir must be absolute");
     c.workdir = w;
   }
   c.user = m.OptString("user");
   if (m.Has("labels")) c.labels = r.StringMap(m.Get("labels"), "config.labels");
   if (m.Has("exposedPorts")) {
     static const std::regex kPort("^([0-9]{1,5})(/(tcp|udp|sctp))?$");
-    for (const auto& n : r.Sequence(m.Get("exposedPorts"), "config.exposedPorts")) {
+    for (const auto& n :
+         r.Sequence(m.Get("exposedPorts"), "config.exposedPorts")) {
       std::string p = r.Scalar(n, "config.exposedPorts item");
       std::smatch match;
-      if (!std::regex_match(p, match, kPort) || std::stoi(match[1]) < 1 || std::stoi(match[1]) > 65535) {
-        throw ErrorAt(r.Loc(n), "port " + Quote(p) + " must be PORT or PORT/tcp|udp|sctp (1-65535)");
+      if (!std::regex_match(p, match, kPort) || std::stoi(match[1]) < 1 ||
+          std::stoi(match[1]) > 65535) {
+        throw ErrorAt(r.Loc(n),
+                      "port " + Quote(p) +
+                          " must be PORT or PORT/tcp|udp|sctp (1-65535)");
       }
       c.exposed_ports.push_back(match[2].matched ? p : p + "/tcp");
     }
@@ -507,8 +584,10 @@ ConfigSpec ReadConfig(Reader& r, const YAML::Node& node) {
   if (m.Has("stopSignal")) {
     std::string s = r.Scalar(m.Get("stopSignal"), "config.stopSignal");
     if (!Signals().count(s) && !ParseUint(s)) {
-      throw ErrorAt(m.ValueLoc("stopSignal"), "config.stopSignal " + Quote(s) +
-                                                   " is not a signal name (SIGTERM, SIGINT, ...) or number");
+      throw ErrorAt(
+          m.ValueLoc("stopSignal"),
+          "config.stopSignal " + Quote(s) +
+              " is not a signal name (SIGTERM, SIGINT, ...) or number");
     }
     c.stop_signal = s;
   }
@@ -518,8 +597,8 @@ ConfigSpec ReadConfig(Reader& r, const YAML::Node& node) {
 
 Partial ReadPartial(Reader& r, const std::string& context) {
   MapNode m(r, r.doc().root, "the template",
-            {"apiVersion", "name", "version", "base", "platform", "compression", "args", "extends",
-             "layers", "accounts", "config", "annotations"});
+            {"apiVersion", "name", "version", "base", "platform", "compression",
+             "args", "extends", "layers", "accounts", "config", "annotations"});
   Partial p;
   p.locs = m.Locations();
   p.name = m.OptString("name");
@@ -529,18 +608,22 @@ Partial ReadPartial(Reader& r, const std::string& context) {
   p.compression = m.OptString("compression");
   if (m.Has("layers")) {
     size_t i = 0;
-    for (const auto& n : r.Sequence(m.Get("layers"), "layers")) p.layers.push_back(ReadLayer(r, n, i++, context));
+    for (const auto& n : r.Sequence(m.Get("layers"), "layers"))
+      p.layers.push_back(ReadLayer(r, n, i++, context));
   }
   if (m.Has("accounts")) p.accounts = ReadAccounts(r, m.Get("accounts"));
   if (m.Has("config")) p.config = ReadConfig(r, m.Get("config"));
-  if (m.Has("annotations")) p.annotations = r.StringMap(m.Get("annotations"), "annotations");
+  if (m.Has("annotations"))
+    p.annotations = r.StringMap(m.Get("annotations"), "annotations");
   return p;
 }
 
 // Child values override parent values; lists of layers append.
 void MergeInto(Partial& base, Partial&& child) {
-  for (auto [field, from] : {std::pair{&base.name, &child.name}, {&base.version, &child.version},
-                             {&base.base, &child.base}, {&base.platform, &child.platform},
+  for (auto [field, from] : {std::pair{&base.name, &child.name},
+                             {&base.version, &child.version},
+                             {&base.base, &child.base},
+                             {&base.platform, &child.platform},
                              {&base.compression, &child.compression}}) {
     if (*from) *field = std::move(*from);
   }
@@ -549,7 +632,8 @@ void MergeInto(Partial& base, Partial&& child) {
   for (auto& l : child.layers) base.layers.push_back(std::move(l));
   auto merge_named = [](auto& into, auto& from) {
     for (auto& item : from) {
-      auto it = std::find_if(into.begin(), into.end(), [&](auto& x) { return x.name == item.name; });
+      auto it = std::find_if(into.begin(), into.end(),
+                             [&](auto& x) { return x.name == item.name; });
       if (it != into.end()) {
         *it = std::move(item);
       } else {
@@ -573,10 +657,13 @@ void MergeInto(Partial& base, Partial&& child) {
   for (auto& [k, v] : o.env) c.env[k] = v;
   for (auto& [k, v] : o.labels) c.labels[k] = v;
   for (auto& p : o.exposed_ports) {
-    if (std::find(c.exposed_ports.begin(), c.exposed_ports.end(), p) == c.exposed_ports.end()) c.exposed_ports.push_back(p);
+    if (std::find(c.exposed_ports.begin(), c.exposed_ports.end(), p) ==
+        c.exposed_ports.end())
+      c.exposed_ports.push_back(p);
   }
   for (auto& v : o.volumes) {
-    if (std::find(c.volumes.begin(), c.volumes.end(), v) == c.volumes.end()) c.volumes.push_back(v);
+    if (std::find(c.volumes.begin(), c.volumes.end(), v) == c.volumes.end())
+      c.volumes.push_back(v);
   }
   for (auto& [k, v] : o.locs.fields) c.locs.fields[k] = v;
   for (auto& [k, v] : child.annotations) base.annotations[k] = v;
@@ -589,7 +676,8 @@ Doc ParseDoc(const std::string& path, const std::string& shown) {
   try {
     file->text = kiln::ReadFile(path, kMaxTemplateBytes);
   } catch (const Error& e) {
-    if (e.kind() == ErrorKind::kUser) throw UserError(shown + ": template is larger than 1 MiB");
+    if (e.kind() == ErrorKind::kUser)
+      throw UserError(shown + ": template is larger than 1 MiB");
     throw;
   }
   if (file->text.find('\0') != std::string::npos) {
@@ -606,18 +694,24 @@ Doc ParseDoc(const std::string& path, const std::string& shown) {
     throw ErrorAt(loc, "invalid YAML: " + e.msg);
   }
   if (!doc.root.IsMap()) {
-    throw ErrorAt(SourceLocation{file, 1, 1}, "a template is a YAML map (apiVersion, name, version, layers...)");
+    throw ErrorAt(
+        SourceLocation{file, 1, 1},
+        "a template is a YAML map (apiVersion, name, version, layers...)");
   }
   return doc;
 }
 
 // Where `extends: VALUE` in a file in `dir` points.
-std::string ResolveExtends(const std::string& value, const std::string& dir, const LoadOptions& options,
+std::string ResolveExtends(const std::string& value, const std::string& dir,
+                           const LoadOptions& options,
                            const SourceLocation& loc) {
-  bool is_path = value.find('/') != std::string::npos || EndsWith(value, ".yaml") || EndsWith(value, ".yml");
+  bool is_path = value.find('/') != std::string::npos ||
+                 EndsWith(value, ".yaml") || EndsWith(value, ".yml");
   if (is_path) {
     std::string p = value[0] == '/' ? value : dir + "/" + value;
-    if (!PathExists(p)) throw ErrorAt(loc, "extends: " + Quote(value) + ": no such template file");
+    if (!PathExists(p))
+      throw ErrorAt(loc,
+                    "extends: " + Quote(value) + ": no such template file");
     return p;
   }
   for (const auto& folder : options.template_path) {
@@ -626,9 +720,12 @@ std::string ResolveExtends(const std::string& value, const std::string& dir, con
       if (PathExists(p)) return p;
     }
   }
-  throw ErrorAt(loc, "extends: no stock template named " + Quote(value) + " (looked in " +
-                         (options.template_path.empty() ? std::string("no folders") : Join(options.template_path, ", ")) +
-                         ")");
+  throw ErrorAt(
+      loc,
+      "extends: no stock template named " + Quote(value) + " (looked in " +
+          (options.template_path.empty() ? std::string("no folders")
+                                         : Join(options.template_path, ", ")) +
+          ")");
 }
 
 }  // namespace
@@ -642,7 +739,9 @@ std::string Platform::ToString() const {
   return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
 }
 
-const char* CompressionName(Compression c) { return c == Compression::kZstd ? "zstd" : "gzip"; }
+const char* CompressionName(Compression c) {
+  return c == Compression::kZstd ? "zstd" : "gzip";
+}
 
 std::string Template::Tag() const {
   std::string tag = version;
@@ -655,12 +754,15 @@ bool IsSemver(std::string_view version) {
       R"(^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*))"
       R"((?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?)"
       R"((?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$)");
-  return version.size() <= 128 && std::regex_match(version.begin(), version.end(), kSemver);
+  return version.size() <= 128 &&
+         std::regex_match(version.begin(), version.end(), kSemver);
 }
 
 bool IsRepositoryName(std::string_view name) {
-  static const std::regex kName(R"(^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$)");
-  return !name.empty() && name.size() <= 255 && std::regex_match(name.begin(), name.end(), kName);
+  static const std::regex kName(
+      R"(^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$)");
+  return !name.empty() && name.size() <= 255 &&
+         std::regex_match(name.begin(), name.end(), kName);
 }
 
 bool IsTag(std::string_view tag) {
@@ -669,7 +771,9 @@ bool IsTag(std::string_view tag) {
 }
 
 bool ParsePlatform(std::string_view text, Platform* out, std::string* why) {
-  static const std::set<std::string> kArchs = {"amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le", "loong64"};
+  static const std::set<std::string> kArchs = {
+      "amd64", "arm64",   "arm",      "386",    "ppc64le",
+      "s390x", "riscv64", "mips64le", "loong64"};
   auto parts = Split(text, '/');
   if (parts.size() < 2 || parts.size() > 3) {
     *why = "must be OS/ARCH[/VARIANT], e.g. linux/amd64";
@@ -686,7 +790,8 @@ bool ParsePlatform(std::string_view text, Platform* out, std::string* why) {
   out->os = parts[0];
   out->architecture = parts[1];
   out->variant = parts.size() == 3 ? parts[2] : "";
-  if (parts.size() == 3 && !std::regex_match(out->variant, std::regex("^v[0-9]+$"))) {
+  if (parts.size() == 3 &&
+      !std::regex_match(out->variant, std::regex("^v[0-9]+$"))) {
     *why = "unknown variant " + Quote(out->variant);
     return false;
   }
@@ -701,27 +806,35 @@ Template LoadTemplate(const LoadOptions& options) {
   std::string shown = options.path;
   while (true) {
     std::string abs = AbsolutePath(path);
-    if (std::filesystem::exists(abs)) abs = std::filesystem::canonical(abs).string();
+    if (std::filesystem::exists(abs))
+      abs = std::filesystem::canonical(abs).string();
     chain.push_back(ParseDoc(path, shown));
     Doc& doc = chain.back();
     seen.insert(abs);
     const YAML::Node& root = doc.root;
     SourceLocation root_loc{doc.file, 1, 1};
     YAML::Node api = root["apiVersion"];
-    if (!api) throw ErrorAt(root_loc, "missing apiVersion (write apiVersion: " + std::string(kApiVersion) + ")");
+    if (!api)
+      throw ErrorAt(root_loc, "missing apiVersion (write apiVersion: " +
+                                  std::string(kApiVersion) + ")");
     if (!api.IsScalar() || api.Scalar() != kApiVersion) {
       SourceLocation loc{doc.file, api.Mark().line + 1, api.Mark().column + 1};
-      throw ErrorAt(loc, "unsupported apiVersion " + Quote(api.IsScalar() ? api.Scalar() : "?") +
+      throw ErrorAt(loc, "unsupported apiVersion " +
+                             Quote(api.IsScalar() ? api.Scalar() : "?") +
                              " (this kiln reads " + kApiVersion + ")");
     }
     YAML::Node ext = root["extends"];
     if (!ext || ext.IsNull()) break;
     SourceLocation loc{doc.file, ext.Mark().line + 1, ext.Mark().column + 1};
-    if (!ext.IsScalar() || ext.Scalar().empty()) throw ErrorAt(loc, "extends must name a template file or stock template");
-    if (chain.size() >= kMaxExtendsDepth) throw ErrorAt(loc, "extends is nested more than 16 deep");
+    if (!ext.IsScalar() || ext.Scalar().empty())
+      throw ErrorAt(loc, "extends must name a template file or stock template");
+    if (chain.size() >= kMaxExtendsDepth)
+      throw ErrorAt(loc, "extends is nested more than 16 deep");
     std::string next = ResolveExtends(ext.Scalar(), doc.dir, options, loc);
     std::string next_abs = std::filesystem::canonical(next).string();
-    if (seen.count(next_abs)) throw ErrorAt(loc, "extends " + Quote(ext.Scalar()) + " loops back to a template already in the chain");
+    if (seen.count(next_abs))
+      throw ErrorAt(loc, "extends " + Quote(ext.Scalar()) +
+                             " loops back to a template already in the chain");
     path = next;
     shown = std::filesystem::path(next).lexically_normal().string();
   }
@@ -734,11 +847,14 @@ Template LoadTemplate(const LoadOptions& options) {
     if (!args || args.IsNull()) continue;
     std::map<std::string, std::string> none;
     Reader r(*it, none);
-    if (!args.IsMap()) throw ErrorAt(r.Loc(args), "args must be a map of NAME: default value");
+    if (!args.IsMap())
+      throw ErrorAt(r.Loc(args), "args must be a map of NAME: default value");
     for (const auto& kv : args) {
       std::string key = r.Scalar(kv.first, "args key", false);
-      if (key.empty() || !std::regex_match(key, std::regex("^[A-Za-z_][A-Za-z0-9_]*$"))) {
-        throw ErrorAt(r.Loc(kv.first), "arg name " + Quote(key) + " must be letters, digits and _");
+      if (key.empty() ||
+          !std::regex_match(key, std::regex("^[A-Za-z_][A-Za-z0-9_]*$"))) {
+        throw ErrorAt(r.Loc(kv.first), "arg name " + Quote(key) +
+                                           " must be letters, digits and _");
       }
       raw[key] = r.Scalar(kv.second, "args." + key, false);
       arg_locs[key] = r.Loc(kv.second);
@@ -749,7 +865,8 @@ Template LoadTemplate(const LoadOptions& options) {
       std::vector<std::string> names;
       for (const auto& [k, v] : raw) names.push_back(k);
       throw UserError("--set " + key + ": the template declares no such arg" +
-                      (names.empty() ? std::string() : " (args: " + Join(names, ", ") + ")"));
+                      (names.empty() ? std::string()
+                                     : " (args: " + Join(names, ", ") + ")"));
     }
     // --set values are literal text, never expanded.
     std::string escaped;
@@ -775,26 +892,36 @@ Template LoadTemplate(const LoadOptions& options) {
   for (const auto& doc : chain) t.sources.push_back(doc.file->path);
   t.dir = chain[0].dir;
   SourceLocation top{chain[0].file, 1, 1};
-  if (!merged.name) throw ErrorAt(top, "missing name (the image name, e.g. name: hello)");
+  if (!merged.name)
+    throw ErrorAt(top, "missing name (the image name, e.g. name: hello)");
   t.name = *merged.name;
   if (!IsRepositoryName(t.name)) {
-    throw ErrorAt(t.locs.At("name"), "name " + Quote(t.name) +
-                                         " is not a valid image name (lowercase letters, digits, . _ - and / between parts)");
+    throw ErrorAt(t.locs.At("name"),
+                  "name " + Quote(t.name) +
+                      " is not a valid image name (lowercase letters, digits, "
+                      ". _ - and / between parts)");
   }
-  if (!merged.version) throw ErrorAt(top, "missing version (a semantic version, e.g. version: 1.0.0)");
+  if (!merged.version)
+    throw ErrorAt(top,
+                  "missing version (a semantic version, e.g. version: 1.0.0)");
   t.version = *merged.version;
   if (!IsSemver(t.version)) {
-    throw ErrorAt(t.locs.At("version"), "version " + Quote(t.version) +
-                                            " is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD])");
+    throw ErrorAt(t.locs.At("version"),
+                  "version " + Quote(t.version) +
+                      " is not a semantic version "
+                      "(MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD])");
   }
   if (merged.base) {
     t.base = *merged.base;
-    if (t.base.empty()) throw ErrorAt(t.locs.At("base"), "base is empty (write scratch for an empty base)");
+    if (t.base.empty())
+      throw ErrorAt(t.locs.At("base"),
+                    "base is empty (write scratch for an empty base)");
   }
   if (merged.platform) {
     std::string why;
     if (!ParsePlatform(*merged.platform, &t.platform, &why)) {
-      throw ErrorAt(t.locs.At("platform"), "platform " + Quote(*merged.platform) + " " + why);
+      throw ErrorAt(t.locs.At("platform"),
+                    "platform " + Quote(*merged.platform) + " " + why);
     }
   }
   if (merged.compression) {
@@ -803,7 +930,9 @@ Template LoadTemplate(const LoadOptions& options) {
     } else if (*merged.compression == "zstd") {
       t.compression = Compression::kZstd;
     } else {
-      throw ErrorAt(t.locs.At("compression"), "compression must be gzip or zstd, not " + Quote(*merged.compression));
+      throw ErrorAt(t.locs.At("compression"),
+                    "compression must be gzip or zstd, not " +
+                        Quote(*merged.compression));
     }
   }
   std::set<std::string> layer_names;
@@ -815,12 +944,18 @@ Template LoadTemplate(const LoadOptions& options) {
   std::map<std::string, const UserSpec*> users_by_uid;
   for (const auto& u : merged.accounts.users) {
     auto [it, fresh] = users_by_uid.emplace(std::to_string(u.uid), &u);
-    if (!fresh) throw ErrorAt(u.locs.At("uid"), "users " + it->second->name + " and " + u.name + " share uid " + std::to_string(u.uid));
+    if (!fresh)
+      throw ErrorAt(u.locs.At("uid"), "users " + it->second->name + " and " +
+                                          u.name + " share uid " +
+                                          std::to_string(u.uid));
   }
   std::map<uint32_t, const GroupSpec*> groups_by_gid;
   for (const auto& g : merged.accounts.groups) {
     auto [it, fresh] = groups_by_gid.emplace(g.gid, &g);
-    if (!fresh) throw ErrorAt(g.locs.At("gid"), "groups " + it->second->name + " and " + g.name + " share gid " + std::to_string(g.gid));
+    if (!fresh)
+      throw ErrorAt(g.locs.At("gid"), "groups " + it->second->name + " and " +
+                                          g.name + " share gid " +
+                                          std::to_string(g.gid));
   }
   t.args = std::move(vars);
   t.layers = std::move(merged.layers);

@@ -8,7 +8,8 @@ namespace {
 
 class LoaderTest : public ::testing::Test {
  protected:
-  Template Load(const std::string& yaml, std::vector<std::pair<std::string, std::string>> sets = {}) {
+  Template Load(const std::string& yaml,
+                std::vector<std::pair<std::string, std::string>> sets = {}) {
     dir_.Write("kiln.yaml", yaml);
     LoadOptions o;
     o.path = dir_.path() + "/kiln.yaml";
@@ -18,13 +19,16 @@ class LoaderTest : public ::testing::Test {
   }
   // The message of the UserError loading `yaml` throws, with the temp folder
   // replaced by "T".
-  std::string ErrorOf(const std::string& yaml, std::vector<std::pair<std::string, std::string>> sets = {}) {
+  std::string ErrorOf(
+      const std::string& yaml,
+      std::vector<std::pair<std::string, std::string>> sets = {}) {
     try {
       Load(yaml, std::move(sets));
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::kUser);
       std::string m = e.message();
-      for (size_t pos; (pos = m.find(dir_.path())) != std::string::npos;) m.replace(pos, dir_.path().size(), "T");
+      for (size_t pos; (pos = m.find(dir_.path())) != std::string::npos;)
+        m.replace(pos, dir_.path().size(), "T");
       return m;
     }
     return "no error";
@@ -48,7 +52,8 @@ layers:
     symlinks: [{path: /usr/bin/a, target: app}]
     hardlinks: [{path: /usr/bin/b, target: /usr/bin/app}]
     devices: [{path: /dev/null, type: char, major: 1, minor: 3}]
-    tarballs: [{src: vendor.tar.gz, sha256: "sha256:)" + std::string(64, 'a') + R"(", dest: /opt}]
+    tarballs: [{src: vendor.tar.gz, sha256: "sha256:)" +
+                    std::string(64, 'a') + R"(", dest: /opt}]
     remove: [/etc/old]
 accounts:
   groups: [{name: app, gid: 1000}]
@@ -75,83 +80,107 @@ annotations: {org.opencontainers.image.source: "https://x"}
   EXPECT_EQ(l.tarballs[0].dest, "opt");
   EXPECT_EQ(l.remove[0].path, "etc/old");
   EXPECT_EQ(t.accounts.users[0].home, "/home/app");
-  EXPECT_EQ(t.config.exposed_ports, (std::vector<std::string>{"8080/tcp", "53/udp"}));
+  EXPECT_EQ(t.config.exposed_ports,
+            (std::vector<std::string>{"8080/tcp", "53/udp"}));
   EXPECT_EQ(l.files[0].context_dir, dir_.path());
 }
 
 TEST_F(LoaderTest, UnknownKeyPointsAtItWithASuggestion) {
-  EXPECT_EQ(ErrorOf(std::string(kHead) + "layers:\n  - files:\n      - {dest: /etc/motd, mdoe: \"0644\", content: x}\n"),
-            "T/kiln.yaml:6:27: unknown key \"mdoe\" in layer \"layer-1\" files[0] (did you mean \"mode\"?)\n"
-            "      - {dest: /etc/motd, mdoe: \"0644\", content: x}\n"
-            "                          ^");
+  EXPECT_EQ(
+      ErrorOf(std::string(kHead) + "layers:\n  - files:\n      - {dest: "
+                                   "/etc/motd, mdoe: \"0644\", content: x}\n"),
+      "T/kiln.yaml:6:27: unknown key \"mdoe\" in layer \"layer-1\" files[0] "
+      "(did you mean \"mode\"?)\n"
+      "      - {dest: /etc/motd, mdoe: \"0644\", content: x}\n"
+      "                          ^");
   EXPECT_EQ(ErrorOf(std::string(kHead) + "colour: red\n"),
-            "T/kiln.yaml:4:1: unknown key \"colour\" in the template (known keys: apiVersion, name, version, base, "
-            "platform, compression, args, extends, layers, accounts, config, annotations)\n"
+            "T/kiln.yaml:4:1: unknown key \"colour\" in the template (known "
+            "keys: apiVersion, name, version, base, "
+            "platform, compression, args, extends, layers, accounts, config, "
+            "annotations)\n"
             "colour: red\n"
             "^");
 }
 
 TEST_F(LoaderTest, WrongTypesModesOwnersAndPaths) {
-  auto layer = [](const std::string& entry) { return std::string(kHead) + "layers:\n  - files:\n      - " + entry + "\n"; };
+  auto layer = [](const std::string& entry) {
+    return std::string(kHead) + "layers:\n  - files:\n      - " + entry + "\n";
+  };
   EXPECT_EQ(ErrorOf(layer("{dest: [a], content: x}")),
-            "T/kiln.yaml:6:16: layer \"layer-1\" files[0].dest must be a string, not a list\n"
+            "T/kiln.yaml:6:16: layer \"layer-1\" files[0].dest must be a "
+            "string, not a list\n"
             "      - {dest: [a], content: x}\n"
             "               ^");
   EXPECT_EQ(ErrorOf(layer("{dest: /x, content: x, mode: \"0855\"}")),
-            "T/kiln.yaml:6:38: layer \"layer-1\" files[0].mode must be an octal mode such as \"0644\" or \"0755\", not \"0855\"\n"
+            "T/kiln.yaml:6:38: layer \"layer-1\" files[0].mode must be an "
+            "octal mode such as \"0644\" or \"0755\", not \"0855\"\n"
             "      - {dest: /x, content: x, mode: \"0855\"}\n"
             "                                     ^");
   EXPECT_EQ(ErrorOf(layer("{dest: /x, content: x, owner: \"root:\"}")),
-            "T/kiln.yaml:6:39: owner must be \"UID:GID\" or \"USER[:GROUP]\", not \"root:\"\n"
+            "T/kiln.yaml:6:39: owner must be \"UID:GID\" or \"USER[:GROUP]\", "
+            "not \"root:\"\n"
             "      - {dest: /x, content: x, owner: \"root:\"}\n"
             "                                      ^");
   EXPECT_EQ(ErrorOf(layer("{dest: etc/x, content: x}")),
-            "T/kiln.yaml:6:16: layer \"layer-1\" files[0].dest \"etc/x\" must be an absolute path (start with /)\n"
+            "T/kiln.yaml:6:16: layer \"layer-1\" files[0].dest \"etc/x\" must "
+            "be an absolute path (start with /)\n"
             "      - {dest: etc/x, content: x}\n"
             "               ^");
   EXPECT_EQ(ErrorOf(layer("{dest: /etc/../../x, content: x}")),
-            "T/kiln.yaml:6:16: layer \"layer-1\" files[0].dest \"/etc/../../x\" must not contain \"..\"\n"
+            "T/kiln.yaml:6:16: layer \"layer-1\" files[0].dest "
+            "\"/etc/../../x\" must not contain \"..\"\n"
             "      - {dest: /etc/../../x, content: x}\n"
             "               ^");
   EXPECT_EQ(ErrorOf(layer("{src: a, content: x, dest: /x}")),
-            "T/kiln.yaml:6:9: layer \"layer-1\" files[0] needs exactly one of \"src\" (a context file) or \"content\"\n"
+            "T/kiln.yaml:6:9: layer \"layer-1\" files[0] needs exactly one of "
+            "\"src\" (a context file) or \"content\"\n"
             "      - {src: a, content: x, dest: /x}\n"
             "        ^");
 }
 
 TEST_F(LoaderTest, VersionNameAndPlatform) {
   EXPECT_EQ(ErrorOf("apiVersion: kiln.dev/v1\nname: app\nversion: 1.0\n"),
-            "T/kiln.yaml:3:10: version \"1.0\" is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD])\n"
+            "T/kiln.yaml:3:10: version \"1.0\" is not a semantic version "
+            "(MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD])\n"
             "version: 1.0\n"
             "         ^");
   EXPECT_EQ(ErrorOf("apiVersion: kiln.dev/v1\nname: App\nversion: 1.0.0\n"),
-            "T/kiln.yaml:2:7: name \"App\" is not a valid image name (lowercase letters, digits, . _ - and / between "
+            "T/kiln.yaml:2:7: name \"App\" is not a valid image name "
+            "(lowercase letters, digits, . _ - and / between "
             "parts)\nname: App\n      ^");
   EXPECT_EQ(ErrorOf("apiVersion: kiln.dev/v2\nname: app\nversion: 1.0.0\n"),
-            "T/kiln.yaml:1:13: unsupported apiVersion \"kiln.dev/v2\" (this kiln reads kiln.dev/v1)\n"
+            "T/kiln.yaml:1:13: unsupported apiVersion \"kiln.dev/v2\" (this "
+            "kiln reads kiln.dev/v1)\n"
             "apiVersion: kiln.dev/v2\n"
             "            ^");
   EXPECT_EQ(ErrorOf(std::string(kHead) + "platform: windows/amd64\n"),
-            "T/kiln.yaml:4:11: platform \"windows/amd64\" only linux images are supported\n"
+            "T/kiln.yaml:4:11: platform \"windows/amd64\" only linux images "
+            "are supported\n"
             "platform: windows/amd64\n"
             "          ^");
-  Template t = Load("apiVersion: kiln.dev/v1\nname: acme/app\nversion: 1.2.3-rc.1+build.5\n");
+  Template t = Load(
+      "apiVersion: kiln.dev/v1\nname: acme/app\nversion: 1.2.3-rc.1+build.5\n");
   EXPECT_EQ(t.Tag(), "1.2.3-rc.1_build.5");
 }
 
 TEST_F(LoaderTest, VariablesAndSet) {
-  EXPECT_EQ(ErrorOf(std::string(kHead) + "args: {A: x}\nannotations: {k: \"v ${B}\"}\n"),
+  EXPECT_EQ(ErrorOf(std::string(kHead) +
+                    "args: {A: x}\nannotations: {k: \"v ${B}\"}\n"),
             "T/kiln.yaml:5:21: unknown variable ${B} (args: A)\n"
             "annotations: {k: \"v ${B}\"}\n"
             "                    ^");
   EXPECT_EQ(ErrorOf(std::string(kHead) + "args: {A: x}\n", {{"B", "y"}}),
             "--set B: the template declares no such arg (args: A)");
-  EXPECT_EQ(ErrorOf(std::string(kHead) + "args: {A: \"${B}\", B: \"${A}\"}\n"),
-            "T/kiln.yaml:4:11: args refer to each other in a loop: A -> B -> A\n"
-            "args: {A: \"${B}\", B: \"${A}\"}\n"
-            "          ^");
-  Template t = Load(std::string(kHead) + "args: {A: x}\nannotations: {k: \"${A}-$${A}\"}\n", {{"A", "${y}"}});
-  EXPECT_EQ(t.annotations.at("k"), "${y}-${A}");  // --set values are literal; $${ escapes
+  EXPECT_EQ(
+      ErrorOf(std::string(kHead) + "args: {A: \"${B}\", B: \"${A}\"}\n"),
+      "T/kiln.yaml:4:11: args refer to each other in a loop: A -> B -> A\n"
+      "args: {A: \"${B}\", B: \"${A}\"}\n"
+      "          ^");
+  Template t = Load(
+      std::string(kHead) + "args: {A: x}\nannotations: {k: \"${A}-$${A}\"}\n",
+      {{"A", "${y}"}});
+  EXPECT_EQ(t.annotations.at("k"),
+            "${y}-${A}");  // --set values are literal; $${ escapes
 }
 
 TEST_F(LoaderTest, YamlSyntaxAndDuplicates) {
@@ -161,7 +190,8 @@ TEST_F(LoaderTest, YamlSyntaxAndDuplicates) {
             "T/kiln.yaml:5:1: \"base\" appears twice in the template\n"
             "base: other\n"
             "^");
-  EXPECT_EQ(ErrorOf(std::string(kHead) + "layers: [{name: a, dirs: [/a]}, {name: a, dirs: [/b]}]\n"),
+  EXPECT_EQ(ErrorOf(std::string(kHead) +
+                    "layers: [{name: a, dirs: [/a]}, {name: a, dirs: [/b]}]\n"),
             "T/kiln.yaml:4:40: two layers are named \"a\"\n"
             "layers: [{name: a, dirs: [/a]}, {name: a, dirs: [/b]}]\n"
             "                                       ^");
@@ -169,41 +199,56 @@ TEST_F(LoaderTest, YamlSyntaxAndDuplicates) {
 
 TEST_F(LoaderTest, AliasBombsFailFast) {
   // Ten lists of ten references to the list before: 10^8 strings if expanded.
-  std::string yaml = std::string(kHead) + "layers:\n  - {name: l0, remove: &a0 [/x, /x, /x, /x, /x, /x, /x, /x, /x, /x]}\n";
+  std::string yaml = std::string(kHead) +
+                     "layers:\n  - {name: l0, remove: &a0 [/x, /x, /x, /x, /x, "
+                     "/x, /x, /x, /x, /x]}\n";
   for (int i = 1; i < 8; ++i) {
-    yaml += "  - {name: l" + std::to_string(i) + ", remove: &a" + std::to_string(i) + " [";
-    for (int j = 0; j < 10; ++j) yaml += std::string(j ? ", " : "") + "*a" + std::to_string(i - 1);
+    yaml += "  - {name: l" + std::to_string(i) + ", remove: &a" +
+            std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j)
+      yaml += std::string(j ? ", " : "") + "*a" + std::to_string(i - 1);
     yaml += "]}\n";
   }
   std::string e = ErrorOf(yaml);
-  EXPECT_NE(e.find("T/kiln.yaml:5:24: layer \"l1\" remove[0] must be a string, not a list"), std::string::npos) << e;
+  EXPECT_NE(e.find("T/kiln.yaml:5:24: layer \"l1\" remove[0] must be a string, "
+                   "not a list"),
+            std::string::npos)
+      << e;
 }
 
 TEST_F(LoaderTest, ExtendsMergesParentsFirst) {
-  dir_.Write("stock/base.yaml", "apiVersion: kiln.dev/v1\nname: base\nversion: 1.0.0\n"
-                                "layers: [{name: fs, dirs: [/etc]}]\n"
-                                "accounts: {users: [{name: app, uid: 1000}]}\n"
-                                "config: {cmd: [sh], env: {A: a, B: b}}\n");
-  Template t = Load("apiVersion: kiln.dev/v1\nextends: base\nname: app\nversion: 2.0.0\n"
-                    "layers: [{name: app, dirs: [/app]}]\n"
-                    "accounts: {users: [{name: app, uid: 1001}]}\n"
-                    "config: {entrypoint: [/app], env: {B: c}}\n");
+  dir_.Write("stock/base.yaml",
+             "apiVersion: kiln.dev/v1\nname: base\nversion: 1.0.0\n"
+             "layers: [{name: fs, dirs: [/etc]}]\n"
+             "accounts: {users: [{name: app, uid: 1000}]}\n"
+             "config: {cmd: [sh], env: {A: a, B: b}}\n");
+  Template t = Load(
+      "apiVersion: kiln.dev/v1\nextends: base\nname: app\nversion: 2.0.0\n"
+      "layers: [{name: app, dirs: [/app]}]\n"
+      "accounts: {users: [{name: app, uid: 1001}]}\n"
+      "config: {entrypoint: [/app], env: {B: c}}\n");
   ASSERT_EQ(t.layers.size(), 2u);
   EXPECT_EQ(t.layers[0].name, "fs");
   EXPECT_EQ(t.layers[1].name, "app");
   EXPECT_EQ(t.accounts.users.size(), 1u);
   EXPECT_EQ(t.accounts.users[0].uid, 1001u);
-  EXPECT_FALSE(t.config.cmd.has_value());  // a new entrypoint drops the inherited cmd
-  EXPECT_EQ(t.config.env, (std::map<std::string, std::string>{{"A", "a"}, {"B", "c"}}));
+  EXPECT_FALSE(
+      t.config.cmd.has_value());  // a new entrypoint drops the inherited cmd
+  EXPECT_EQ(t.config.env,
+            (std::map<std::string, std::string>{{"A", "a"}, {"B", "c"}}));
   EXPECT_EQ(t.sources.size(), 2u);
 
   dir_.Write("loop.yaml", "apiVersion: kiln.dev/v1\nextends: kiln.yaml\n");
-  EXPECT_EQ(ErrorOf("apiVersion: kiln.dev/v1\nextends: loop.yaml\nname: app\nversion: 1.0.0\n"),
-            "T/loop.yaml:2:10: extends \"kiln.yaml\" loops back to a template already in the chain\n"
+  EXPECT_EQ(ErrorOf("apiVersion: kiln.dev/v1\nextends: loop.yaml\nname: "
+                    "app\nversion: 1.0.0\n"),
+            "T/loop.yaml:2:10: extends \"kiln.yaml\" loops back to a template "
+            "already in the chain\n"
             "extends: kiln.yaml\n"
             "         ^");
-  EXPECT_EQ(ErrorOf("apiVersion: kiln.dev/v1\nextends: nosuch\nname: app\nversion: 1.0.0\n"),
-            "T/kiln.yaml:2:10: extends: no stock template named \"nosuch\" (looked in T/stock)\n"
+  EXPECT_EQ(ErrorOf("apiVersion: kiln.dev/v1\nextends: nosuch\nname: "
+                    "app\nversion: 1.0.0\n"),
+            "T/kiln.yaml:2:10: extends: no stock template named \"nosuch\" "
+            "(looked in T/stock)\n"
             "extends: nosuch\n"
             "         ^");
 }

@@ -11,7 +11,8 @@ std::string_view LineOf(std::string_view text, int line) {
     start = nl + 1;
   }
   size_t end = text.find('\n', start);
-  std::string_view l = text.substr(start, end == std::string_view::npos ? end : end - start);
+  std::string_view l =
+      text.substr(start, end == std::string_view::npos ? end : end - start);
   if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
   return l;
 }
@@ -41,7 +42,8 @@ std::string FormatAt(const SourceLocation& loc, std::string_view message) {
   out += line;
   out += "\n";
   // Keep tabs so the caret lines up with the quoted line in any terminal.
-  for (int i = 0; i + 1 < loc.column && i < static_cast<int>(line.size()); ++i) {
+  for (int i = 0; i + 1 < loc.column && i < static_cast<int>(line.size());
+       ++i) {
     out += line[i] == '\t' ? '\t' : ' ';
   }
   out += "^";

@@ -34,9 +34,10 @@ struct FileSpec {
   std::optional<std::string> src;      // relative to context_dir
   std::optional<std::string> content;  // inline bytes
   std::string dest;                    // normalised image path
-  bool into_dir = false;               // dest ended in '/': a file goes inside it
-  std::optional<uint32_t> mode;        // files; default: 0755 if executable else 0644
-  std::optional<uint32_t> dir_mode;    // directories of a copied tree; default 0755
+  bool into_dir = false;         // dest ended in '/': a file goes inside it
+  std::optional<uint32_t> mode;  // files; default: 0755 if executable else 0644
+  std::optional<uint32_t>
+      dir_mode;  // directories of a copied tree; default 0755
   std::optional<OwnerSpec> owner;
   std::string context_dir;  // absolute; the folder `src` is relative to
   FieldLocations locs;
@@ -111,9 +112,10 @@ struct GroupSpec {
 struct UserSpec {
   std::string name;
   uint32_t uid = 0;
-  std::optional<uint32_t> gid;  // default: the group named like the user, else uid
-  std::string home;             // default /home/NAME (/root for uid 0)
-  std::string shell;            // default /sbin/nologin
+  std::optional<uint32_t>
+      gid;            // default: the group named like the user, else uid
+  std::string home;   // default /home/NAME (/root for uid 0)
+  std::string shell;  // default /sbin/nologin
   std::string gecos;
   std::vector<std::string> groups;  // supplementary groups, by name
   bool create_home = true;
@@ -163,7 +165,8 @@ struct Template {
   std::map<std::string, std::string> annotations;
   // The files read, the template first, then what it extends (for provenance).
   std::vector<std::string> sources;
-  std::string dir;  // absolute folder of the template file: relative bases resolve here
+  std::string
+      dir;  // absolute folder of the template file: relative bases resolve here
   FieldLocations locs;
 
   // The version as an image tag: semver's '+' is not allowed in tags, so "_".

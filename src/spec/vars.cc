@@ -12,12 +12,15 @@ namespace {
 // Args that refer to each other can double in size at each step.
 constexpr size_t kMaxArgBytes = 1 << 20;
 
-bool IsNameStart(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
+bool IsNameStart(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
 bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
 
 // The location of byte `offset` of a scalar starting at `loc`, if the source
 // line shows the scalar there (plain or quoted, single line).
-SourceLocation At(const SourceLocation& loc, std::string_view text, size_t offset) {
+SourceLocation At(const SourceLocation& loc, std::string_view text,
+                  size_t offset) {
   if (!loc.known() || loc.line <= 0) return loc;
   std::string_view src = loc.file->text;
   size_t start = 0;
@@ -57,14 +60,16 @@ std::string Expand(std::string_view text, const SourceLocation& loc, Fn&& fn) {
     }
     size_t close = text.find('}', i + 2);
     if (close == std::string_view::npos) {
-      throw ErrorAt(At(loc, text, i), "unterminated ${ (write $${ for a literal ${)");
+      throw ErrorAt(At(loc, text, i),
+                    "unterminated ${ (write $${ for a literal ${)");
     }
     std::string_view name = text.substr(i + 2, close - i - 2);
     bool valid = !name.empty() && IsNameStart(name[0]);
     for (char c : name) valid = valid && IsNameChar(c);
     if (!valid) {
-      throw ErrorAt(At(loc, text, i), "invalid variable reference ${" + std::string(name) +
-                                          "} (names are letters, digits and _)");
+      throw ErrorAt(At(loc, text, i),
+                    "invalid variable reference ${" + std::string(name) +
+                        "} (names are letters, digits and _)");
     }
     out += fn(std::string(name), At(loc, text, i));
     i = close + 1;
@@ -74,20 +79,23 @@ std::string Expand(std::string_view text, const SourceLocation& loc, Fn&& fn) {
 
 }  // namespace
 
-std::string Substitute(std::string_view text, const std::map<std::string, std::string>& vars,
+std::string Substitute(std::string_view text,
+                       const std::map<std::string, std::string>& vars,
                        const SourceLocation& loc) {
   if (text.find('$') == std::string_view::npos) return std::string(text);
-  return Expand(text, loc, [&](const std::string& name, const SourceLocation& at) {
-    auto it = vars.find(name);
-    if (it == vars.end()) {
-      std::vector<std::string> known;
-      for (const auto& [k, v] : vars) known.push_back(k);
-      throw ErrorAt(at, "unknown variable ${" + name + "}" +
-                            (known.empty() ? " (the template declares no args)"
-                                           : " (args: " + Join(known, ", ") + ")"));
-    }
-    return it->second;
-  });
+  return Expand(
+      text, loc, [&](const std::string& name, const SourceLocation& at) {
+        auto it = vars.find(name);
+        if (it == vars.end()) {
+          std::vector<std::string> known;
+          for (const auto& [k, v] : vars) known.push_back(k);
+          throw ErrorAt(
+              at, "unknown variable ${" + name + "}" +
+                      (known.empty() ? " (the template declares no args)"
+                                     : " (args: " + Join(known, ", ") + ")"));
+        }
+        return it->second;
+      });
 }
 
 std::map<std::string, std::string> ResolveArgs(
@@ -95,29 +103,37 @@ std::map<std::string, std::string> ResolveArgs(
     const std::map<std::string, SourceLocation>& locs) {
   std::map<std::string, std::string> done;
   std::vector<std::string> stack;
-  std::function<std::string(const std::string&)> resolve = [&](const std::string& name) {
-    if (auto it = done.find(name); it != done.end()) return it->second;
-    for (size_t i = 0; i < stack.size(); ++i) {
-      if (stack[i] == name) {
-        std::vector<std::string> cycle(stack.begin() + i, stack.end());
-        cycle.push_back(name);
-        throw ErrorAt(locs.at(stack[i]), "args refer to each other in a loop: " + Join(cycle, " -> "));
-      }
-    }
-    stack.push_back(name);
-    const std::string& text = raw.at(name);
-    std::string value = Expand(text, locs.at(name), [&](const std::string& ref, const SourceLocation& at) {
-      if (!raw.count(ref)) throw ErrorAt(at, "unknown variable ${" + ref + "} in args." + name);
-      return resolve(ref);
-    });
-    stack.pop_back();
-    if (value.size() > kMaxArgBytes) {
-      throw ErrorAt(locs.at(name), "args." + name + " expands to more than " +
-                                       std::to_string(kMaxArgBytes) + " bytes");
-    }
-    done[name] = value;
-    return value;
-  };
+  std::function<std::string(const std::string&)> resolve =
+      [&](const std::string& name) {
+        if (auto it = done.find(name); it != done.end()) return it->second;
+        for (size_t i = 0; i < stack.size(); ++i) {
+          if (stack[i] == name) {
+            std::vector<std::string> cycle(stack.begin() + i, stack.end());
+            cycle.push_back(name);
+            throw ErrorAt(
+                locs.at(stack[i]),
+                "args refer to each other in a loop: " + Join(cycle, " -> "));
+          }
+        }
+        stack.push_back(name);
+        const std::string& text = raw.at(name);
+        std::string value =
+            Expand(text, locs.at(name),
+                   [&](const std::string& ref, const SourceLocation& at) {
+                     if (!raw.count(ref))
+                       throw ErrorAt(at, "unknown variable ${" + ref +
+                                             "} in args." + name);
+                     return resolve(ref);
+                   });
+        stack.pop_back();
+        if (value.size() > kMaxArgBytes) {
+          throw ErrorAt(locs.at(name),
+                        "args." + name + " expands to more than " +
+                            std::to_string(kMaxArgBytes) + " bytes");
+        }
+        done[name] = value;
+        return value;
+      };
   for (const auto& [name, value] : raw) resolve(name);
   return done;
 }

@@ -12,7 +12,8 @@ namespace kiln {
 // Replaces ${NAME} with vars[NAME]; "$${" writes a literal "${". An unknown or
 // malformed reference is an error at `loc` (moved to the reference's column
 // when the scalar is on one line).
-std::string Substitute(std::string_view text, const std::map<std::string, std::string>& vars,
+std::string Substitute(std::string_view text,
+                       const std::map<std::string, std::string>& vars,
                        const SourceLocation& loc);
 
 // Resolves args whose values refer to other args; a cycle is an error naming

@@ -15,8 +15,11 @@ constexpr char kLayoutFile[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 
 }  // namespace
 
-BlobWriter::BlobWriter(std::string blobs_dir, UniqueFd fd, std::string temp_path)
-    : blobs_dir_(std::move(blobs_dir)), fd_(std::move(fd)), temp_path_(std::move(temp_path)) {}
+BlobWriter::BlobWriter(std::string blobs_dir, UniqueFd fd,
+                       std::string temp_path)
+    : blobs_dir_(std::move(blobs_dir)),
+      fd_(std::move(fd)),
+      temp_path_(std::move(temp_path)) {}
 
 BlobWriter::~BlobWriter() {
   if (!committed_) ::unlink(temp_path_.c_str());
@@ -27,14 +30,16 @@ void BlobWriter::Write(const void* data, size_t n) {
   WriteAll(fd_.get(), data, n, temp_path_);
 }
 
-Descriptor BlobWriter::Commit(const std::string& media_type, const std::optional<Digest>& expected) {
+Descriptor BlobWriter::Commit(const std::string& media_type,
+                              const std::optional<Digest>& expected) {
   Descriptor d;
   d.media_type = media_type;
   d.size = static_cast<int64_t>(hasher_.bytes());
   d.digest = hasher_.Finish();
   if (::fsync(fd_.get()) != 0) throw SystemError("fsync " + temp_path_, errno);
   if (expected && *expected != d.digest) {
-    throw EnvError("blob content has digest " + d.digest.ToString() + ", expected " + expected->ToString());
+    throw EnvError("blob content has digest " + d.digest.ToString() +
+                   ", expected " + expected->ToString());
   }
   std::string final_path = blobs_dir_ + "/" + d.digest.hex();
   if (::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
@@ -45,7 +50,8 @@ Descriptor BlobWriter::Commit(const std::string& media_type, const std::optional
   return d;
 }
 
-Layout Layout::Open(const std::string& dir, bool create, ErrorKind corrupt_kind) {
+Layout Layout::Open(const std::string& dir, bool create,
+                    ErrorKind corrupt_kind) {
   Layout layout(dir, corrupt_kind);
   std::string marker = dir + "/oci-layout";
   if (!PathExists(marker)) {
@@ -61,21 +67,27 @@ Layout Layout::Open(const std::string& dir, bool create, ErrorKind corrupt_kind)
   } else {
     std::string text = ReadFile(marker, 4096);
     auto j = ParseJson(text, marker);
-    if (!j.is_object() || !j.contains("imageLayoutVersion") || !j["imageLayoutVersion"].is_string()) {
+    if (!j.is_object() || !j.contains("imageLayoutVersion") ||
+        !j["imageLayoutVersion"].is_string()) {
       throw layout.Corrupt(marker + ": not an OCI layout marker");
     }
     std::string version = j["imageLayoutVersion"];
     if (!StartsWith(version, "1.")) {
-      throw layout.Corrupt(marker + ": imageLayoutVersion " + version + " is not supported (kiln reads 1.x)");
+      throw layout.Corrupt(marker + ": imageLayoutVersion " + version +
+                           " is not supported (kiln reads 1.x)");
     }
     MakeDirs(dir + "/blobs/sha256");
   }
   return layout;
 }
 
-std::string Layout::BlobPath(const Digest& digest) const { return dir_ + "/blobs/sha256/" + digest.hex(); }
+std::string Layout::BlobPath(const Digest& digest) const {
+  return dir_ + "/blobs/sha256/" + digest.hex();
+}
 
-bool Layout::HasBlob(const Digest& digest) const { return PathExists(BlobPath(digest)); }
+bool Layout::HasBlob(const Digest& digest) const {
+  return PathExists(BlobPath(digest));
+}
 
 std::unique_ptr<BlobWriter> Layout::NewBlob() const {
   std::string blobs = dir_ + "/blobs/sha256";
@@ -87,7 +99,8 @@ std::unique_ptr<BlobWriter> Layout::NewBlob() const {
   return std::make_unique<BlobWriter>(blobs, UniqueFd(fd), temp);
 }
 
-Descriptor Layout::PutBlob(std::string_view bytes, const std::string& media_type) const {
+Descriptor Layout::PutBlob(std::string_view bytes,
+                           const std::string& media_type) const {
   auto w = NewBlob();
   w->Write(bytes.data(), bytes.size());
   return w->Commit(media_type);
@@ -95,14 +108,18 @@ Descriptor Layout::PutBlob(std::string_view bytes, const std::string& media_type
 
 std::string Layout::ReadBlob(const Descriptor& d, uint64_t max_bytes) const {
   std::string path = BlobPath(d.digest);
-  if (!PathExists(path)) throw Corrupt(dir_ + ": blob " + d.digest.ToString() + " is missing");
+  if (!PathExists(path))
+    throw Corrupt(dir_ + ": blob " + d.digest.ToString() + " is missing");
   if (static_cast<uint64_t>(d.size) > max_bytes) {
-    throw Corrupt(dir_ + ": blob " + d.digest.ToString() + " claims " + std::to_string(d.size) +
-                  " bytes, more than " + std::to_string(max_bytes) + " allowed for " + d.media_type);
+    throw Corrupt(dir_ + ": blob " + d.digest.ToString() + " claims " +
+                  std::to_string(d.size) + " bytes, more than " +
+                  std::to_string(max_bytes) + " allowed for " + d.media_type);
   }
   std::string bytes = ReadFile(path, max_bytes);
-  if (bytes.size() != static_cast<uint64_t>(d.size) || Sha256Of(bytes) != d.digest) {
-    throw Corrupt(dir_ + ": blob " + d.digest.ToString() + " does not match its digest or size (run kiln store fsck)");
+  if (bytes.size() != static_cast<uint64_t>(d.size) ||
+      Sha256Of(bytes) != d.digest) {
+    throw Corrupt(dir_ + ": blob " + d.digest.ToString() +
+                  " does not match its digest or size (run kiln store fsck)");
   }
   return bytes;
 }
@@ -119,13 +136,15 @@ void Layout::CopyBlobFrom(const Layout& from, const Descriptor& d) const {
     if (n < kBuf) break;
   }
   if (w->size() != static_cast<uint64_t>(d.size)) {
-    throw from.Corrupt(from.dir_ + ": blob " + d.digest.ToString() + " has " + std::to_string(w->size()) +
-                       " bytes, expected " + std::to_string(d.size));
+    throw from.Corrupt(from.dir_ + ": blob " + d.digest.ToString() + " has " +
+                       std::to_string(w->size()) + " bytes, expected " +
+                       std::to_string(d.size));
   }
   try {
     w->Commit(d.media_type, d.digest);
   } catch (const Error& e) {
-    throw from.Corrupt(from.dir_ + ": blob " + d.digest.ToString() + " is corrupt: " + e.message());
+    throw from.Corrupt(from.dir_ + ": blob " + d.digest.ToString() +
+                       " is corrupt: " + e.message());
   }
 }
 

@@ -1,7 +1,8 @@
 // An OCI image layout directory (image-spec "image-layout"): oci-layout,
 // index.json, blobs/sha256/<hex>. Blobs are written temp file -> fsync ->
 // verify -> rename, so no reader ever sees a partial blob under a final name;
-// index.json changes are read-modify-write under a lock and replaced atomically.
+// index.json changes are read-modify-write under a lock and replaced
+// atomically.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +29,8 @@ class BlobWriter : public ByteSink {
   void Write(const void* data, size_t n) override;
   uint64_t size() const { return hasher_.bytes(); }
   // fsync, check against `expected` if given, rename to blobs/sha256/<hex>.
-  Descriptor Commit(const std::string& media_type, const std::optional<Digest>& expected = std::nullopt);
+  Descriptor Commit(const std::string& media_type,
+                    const std::optional<Digest>& expected = std::nullopt);
 
  private:
   std::string blobs_dir_;
@@ -43,16 +45,19 @@ class Layout {
   // Opens `dir`; with `create`, makes it a layout if it is empty or missing.
   // A damaged layout reads as `corrupt_kind` errors (user input for oci:
   // directories, the environment for the store).
-  static Layout Open(const std::string& dir, bool create, ErrorKind corrupt_kind = ErrorKind::kUser);
+  static Layout Open(const std::string& dir, bool create,
+                     ErrorKind corrupt_kind = ErrorKind::kUser);
 
   const std::string& dir() const { return dir_; }
   std::string BlobPath(const Digest& digest) const;
   bool HasBlob(const Digest& digest) const;
 
   std::unique_ptr<BlobWriter> NewBlob() const;
-  Descriptor PutBlob(std::string_view bytes, const std::string& media_type) const;
+  Descriptor PutBlob(std::string_view bytes,
+                     const std::string& media_type) const;
   // Reads a small blob and checks its size and digest.
-  std::string ReadBlob(const Descriptor& d, uint64_t max_bytes = 16 << 20) const;
+  std::string ReadBlob(const Descriptor& d,
+                       uint64_t max_bytes = 16 << 20) const;
   // Copies a blob from another layout unless present, verifying the digest.
   void CopyBlobFrom(const Layout& from, const Descriptor& d) const;
 
@@ -63,8 +68,11 @@ class Layout {
   std::optional<Descriptor> FindRef(const std::string& ref) const;
 
  private:
-  Layout(std::string dir, ErrorKind kind) : dir_(std::move(dir)), corrupt_kind_(kind) {}
-  Error Corrupt(const std::string& message) const { return Error(corrupt_kind_, message); }
+  Layout(std::string dir, ErrorKind kind)
+      : dir_(std::move(dir)), corrupt_kind_(kind) {}
+  Error Corrupt(const std::string& message) const {
+    return Error(corrupt_kind_, message);
+  }
 
   std::string dir_;
   ErrorKind corrupt_kind_;

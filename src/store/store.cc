@@ -25,9 +25,11 @@ std::string RefName(const Descriptor& d) {
 
 std::string Store::DefaultPath() {
   if (const char* s = std::getenv("KILN_STORE"); s && *s) return s;
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/kiln/store";
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x)
+    return std::string(x) + "/kiln/store";
   const char* home = std::getenv("HOME");
-  if (!home || !*home) throw EnvError("cannot find the store: set KILN_STORE or HOME");
+  if (!home || !*home)
+    throw EnvError("cannot find the store: set KILN_STORE or HOME");
   return std::string(home) + "/.local/share/kiln/store";
 }
 
@@ -43,17 +45,22 @@ Store Store::Open(const std::string& path) {
     if (!j.is_object() || j.value("format", "") != kFormat) {
       throw EnvError(marker + ": not a kiln store marker");
     }
-    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int>() != kVersion) {
-      throw EnvError(path + " is a kiln store of format version " + j.value("version", nlohmann::json()).dump() +
+    if (!j.contains("version") || !j["version"].is_number_integer() ||
+        j["version"].get<int>() != kVersion) {
+      throw EnvError(path + " is a kiln store of format version " +
+                     j.value("version", nlohmann::json()).dump() +
                      "; this kiln reads version " + std::to_string(kVersion));
     }
   }
   return Store(std::move(layout));
 }
 
-FileLock Store::LockShared() const { return FileLock(path() + "/kiln/gc.lock", FileLock::Mode::kShared); }
+FileLock Store::LockShared() const {
+  return FileLock(path() + "/kiln/gc.lock", FileLock::Mode::kShared);
+}
 
-bool Store::Tag(const std::string& name_tag, const Descriptor& manifest, bool replace) const {
+bool Store::Tag(const std::string& name_tag, const Descriptor& manifest,
+                bool replace) const {
   bool changed = true;
   layout_.UpdateIndex([&](Index& index) {
     Descriptor entry = manifest;
@@ -66,24 +73,32 @@ bool Store::Tag(const std::string& name_tag, const Descriptor& manifest, bool re
         return;
       }
       if (!replace) {
-        throw UserError(name_tag + " already holds " + it->digest.ToString() + " and versions are immutable; " +
-                        "this build is " + manifest.digest.ToString() +
-                        ". Bump the version, or pass --replace to move the tag");
+        throw UserError(
+            name_tag + " already holds " + it->digest.ToString() +
+            " and versions are immutable; " + "this build is " +
+            manifest.digest.ToString() +
+            ". Bump the version, or pass --replace to move the tag");
       }
       index.manifests.erase(it);
       break;
     }
     index.manifests.push_back(entry);
     std::stable_sort(index.manifests.begin(), index.manifests.end(),
-                     [](const Descriptor& a, const Descriptor& b) { return RefName(a) < RefName(b); });
+                     [](const Descriptor& a, const Descriptor& b) {
+                       return RefName(a) < RefName(b);
+                     });
   });
   return changed;
 }
 
 std::vector<StoredImage> Store::List() const {
   std::vector<StoredImage> out;
-  for (const auto& d : layout_.ReadIndex().manifests) out.push_back({RefName(d), d});
-  std::sort(out.begin(), out.end(), [](const StoredImage& a, const StoredImage& b) { return a.name < b.name; });
+  for (const auto& d : layout_.ReadIndex().manifests)
+    out.push_back({RefName(d), d});
+  std::sort(out.begin(), out.end(),
+            [](const StoredImage& a, const StoredImage& b) {
+              return a.name < b.name;
+            });
   return out;
 }
 
@@ -91,7 +106,9 @@ Descriptor Store::Resolve(const Reference& ref) const {
   Index index = layout_.ReadIndex();
   if (ref.digest) {
     for (const auto& d : index.manifests) {
-      if (d.digest == *ref.digest && (ref.tag.empty() || RefName(d) == ref.name + ":" + ref.tag)) return d;
+      if (d.digest == *ref.digest &&
+          (ref.tag.empty() || RefName(d) == ref.name + ":" + ref.tag))
+        return d;
     }
     // Any manifest blob in the store can be named by digest.
     if (layout_.HasBlob(*ref.digest)) {
@@ -100,8 +117,11 @@ Descriptor Store::Resolve(const Reference& ref) const {
       Descriptor d;
       d.digest = *ref.digest;
       d.size = static_cast<int64_t>(bytes.size());
-      d.media_type = j.is_object() ? j.value("mediaType", media::kManifest) : media::kManifest;
-      if (Sha256Of(bytes) == d.digest && (IsManifestType(d.media_type) || IsIndexType(d.media_type))) return d;
+      d.media_type = j.is_object() ? j.value("mediaType", media::kManifest)
+                                   : media::kManifest;
+      if (Sha256Of(bytes) == d.digest &&
+          (IsManifestType(d.media_type) || IsIndexType(d.media_type)))
+        return d;
     }
     throw UserError(ref.ToString() + ": no such image in the store " + path());
   }
@@ -112,14 +132,16 @@ Descriptor Store::Resolve(const Reference& ref) const {
       if (StartsWith(n, ref.name + ":")) tags.push_back(n);
     }
     throw UserError(ref.name + ": name a tag or digest" +
-                    (tags.empty() ? std::string(" (the store has no image of that name)")
-                                  : " (the store has " + Join(tags, ", ") + ")"));
+                    (tags.empty()
+                         ? std::string(" (the store has no image of that name)")
+                         : " (the store has " + Join(tags, ", ") + ")"));
   }
   std::string want = ref.name + ":" + ref.tag;
   for (const auto& d : index.manifests) {
     if (RefName(d) == want) return d;
   }
-  throw UserError(want + ": no such image in the store " + path() + " (kiln images lists them)");
+  throw UserError(want + ": no such image in the store " + path() +
+                  " (kiln images lists them)");
 }
 
 FsckReport Store::Fsck() const {
@@ -149,7 +171,8 @@ FsckReport Store::Fsck() const {
     report.blobs_checked++;
     report.bytes_checked += size;
     if (actual.hex() != name) {
-      report.corrupt.push_back("sha256:" + name + " (content hashes to " + actual.ToString() + ")");
+      report.corrupt.push_back("sha256:" + name + " (content hashes to " +
+                               actual.ToString() + ")");
     } else {
       present.insert(name);
     }
@@ -162,22 +185,25 @@ FsckReport Store::Fsck() const {
     }
     return present.count(d.hex()) > 0;
   };
-  std::function<void(const Descriptor&, const std::string&, int)> walk = [&](const Descriptor& d,
-                                                                            const std::string& owner, int depth) {
-    if (depth > 8 || !need(d.digest, "manifest of " + owner)) return;
-    std::string bytes = ReadFile(blobs + "/" + d.digest.hex(), 16 << 20);
-    try {
-      if (IsIndexType(d.media_type)) {
-        for (const auto& m : Index::Parse(bytes, d.digest.ToString()).manifests) walk(m, owner, depth + 1);
-        return;
-      }
-      Manifest m = Manifest::Parse(bytes, d.digest.ToString());
-      need(m.config.digest, "config of " + owner);
-      for (const auto& l : m.layers) need(l.digest, "layer of " + owner);
-    } catch (const Error& e) {
-      report.corrupt.push_back(d.digest.ToString() + " (" + e.message() + ")");
-    }
-  };
+  std::function<void(const Descriptor&, const std::string&, int)> walk =
+      [&](const Descriptor& d, const std::string& owner, int depth) {
+        if (depth > 8 || !need(d.digest, "manifest of " + owner)) return;
+        std::string bytes = ReadFile(blobs + "/" + d.digest.hex(), 16 << 20);
+        try {
+          if (IsIndexType(d.media_type)) {
+            for (const auto& m :
+                 Index::Parse(bytes, d.digest.ToString()).manifests)
+              walk(m, owner, depth + 1);
+            return;
+          }
+          Manifest m = Manifest::Parse(bytes, d.digest.ToString());
+          need(m.config.digest, "config of " + owner);
+          for (const auto& l : m.layers) need(l.digest, "layer of " + owner);
+        } catch (const Error& e) {
+          report.corrupt.push_back(d.digest.ToString() + " (" + e.message() +
+                                   ")");
+        }
+      };
   for (const auto& d : layout_.ReadIndex().manifests) {
     std::string name = RefName(d);
     walk(d, name.empty() ? d.digest.ToString() : name, 0);

@@ -18,9 +18,9 @@ namespace kiln {
 struct FsckReport {
   size_t blobs_checked = 0;
   uint64_t bytes_checked = 0;
-  std::vector<std::string> corrupt;   // "sha256:… (content hashes to sha256:…)"
-  std::vector<std::string> missing;   // "sha256:… (layer of hello:1.0.0)"
-  std::vector<std::string> leftovers; // temp files of interrupted writes
+  std::vector<std::string> corrupt;  // "sha256:… (content hashes to sha256:…)"
+  std::vector<std::string> missing;    // "sha256:… (layer of hello:1.0.0)"
+  std::vector<std::string> leftovers;  // temp files of interrupted writes
   bool ok() const { return corrupt.empty() && missing.empty(); }
 };
 
@@ -46,7 +46,8 @@ class Store {
   // Names `manifest` NAME:TAG. A tag that holds another digest is refused —
   // versions are immutable — unless `replace`. Returns false if the tag
   // already held this digest (nothing changed).
-  bool Tag(const std::string& name_tag, const Descriptor& manifest, bool replace) const;
+  bool Tag(const std::string& name_tag, const Descriptor& manifest,
+           bool replace) const;
   std::vector<StoredImage> List() const;
   // The manifest (or index) a store reference names; UserError if none.
   Descriptor Resolve(const Reference& ref) const;

@@ -12,30 +12,37 @@ namespace {
 
 size_t FilesIn(const std::string& dir) {
   size_t n = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) n += e.is_regular_file();
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    n += e.is_regular_file();
   return n;
 }
 
 Descriptor Manifest(const Store& store, const std::string& text) {
   return store.layout().PutBlob(
-      std::string("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":") +
-          "{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" +
-          store.layout().PutBlob(text, media::kConfig).digest.ToString() + "\",\"size\":" + std::to_string(text.size()) +
-          "},\"layers\":[]}",
+      std::string("{\"schemaVersion\":2,\"mediaType\":\"application/"
+                  "vnd.oci.image.manifest.v1+json\",\"config\":") +
+          "{\"mediaType\":\"application/"
+          "vnd.oci.image.config.v1+json\",\"digest\":\"" +
+          store.layout().PutBlob(text, media::kConfig).digest.ToString() +
+          "\",\"size\":" + std::to_string(text.size()) + "},\"layers\":[]}",
       media::kManifest);
 }
 
 TEST(Store, CreatesALayoutWithAVersionedMarker) {
   TempDir dir;
   Store store = Store::Open(dir.path() + "/s");
-  EXPECT_EQ(ReadFile(dir.path() + "/s/oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
-  EXPECT_EQ(ReadFile(dir.path() + "/s/kiln/store.json"), "{\"format\":\"kiln-store\",\"version\":1}\n");
+  EXPECT_EQ(ReadFile(dir.path() + "/s/oci-layout"),
+            "{\"imageLayoutVersion\":\"1.0.0\"}");
+  EXPECT_EQ(ReadFile(dir.path() + "/s/kiln/store.json"),
+            "{\"format\":\"kiln-store\",\"version\":1}\n");
   dir.Write("s/kiln/store.json", "{\"format\":\"kiln-store\",\"version\":9}");
   try {
     Store::Open(dir.path() + "/s");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(e.message(), dir.path() + "/s is a kiln store of format version 9; this kiln reads version 1");
+    EXPECT_EQ(e.message(), dir.path() +
+                               "/s is a kiln store of format version 9; this "
+                               "kiln reads version 1");
   }
 }
 
@@ -47,7 +54,7 @@ TEST(Store, BlobsAppearWholeOrNotAtAll) {
     auto w = store.layout().NewBlob();
     w->Write("partial", 7);
     EXPECT_EQ(FilesIn(blobs), 1u);  // only the temp file
-  }  // abandoned: removed
+  }                                 // abandoned: removed
   EXPECT_EQ(FilesIn(blobs), 0u);
   Descriptor d = store.layout().PutBlob("hello", "text/plain");
   EXPECT_EQ(d.digest, Sha256Of("hello"));
@@ -58,7 +65,8 @@ TEST(Store, BlobsAppearWholeOrNotAtAll) {
   EXPECT_EQ(st.st_mode & 0777, 0644u);
   auto w = store.layout().NewBlob();
   w->Write("abc", 3);
-  EXPECT_THROW(w->Commit("text/plain", Sha256Of("abd")), Error);  // verify before rename
+  EXPECT_THROW(w->Commit("text/plain", Sha256Of("abd")),
+               Error);  // verify before rename
   EXPECT_FALSE(store.layout().HasBlob(Sha256Of("abc")));
 }
 
@@ -83,20 +91,25 @@ TEST(Store, VersionsAreImmutable) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kUser);
-    EXPECT_EQ(e.message(), "app:1.0.0 already holds " + one.digest.ToString() +
-                               " and versions are immutable; this build is " + two.digest.ToString() +
-                               ". Bump the version, or pass --replace to move the tag");
+    EXPECT_EQ(e.message(),
+              "app:1.0.0 already holds " + one.digest.ToString() +
+                  " and versions are immutable; this build is " +
+                  two.digest.ToString() +
+                  ". Bump the version, or pass --replace to move the tag");
   }
   EXPECT_EQ(store.Resolve(ParseReference("app:1.0.0")).digest, one.digest);
   EXPECT_TRUE(store.Tag("app:1.0.0", two, true));
   EXPECT_EQ(store.Resolve(ParseReference("app:1.0.0")).digest, two.digest);
   EXPECT_EQ(store.List().size(), 1u);
-  EXPECT_EQ(store.Resolve(ParseReference("app@" + one.digest.ToString())).digest, one.digest);
+  EXPECT_EQ(
+      store.Resolve(ParseReference("app@" + one.digest.ToString())).digest,
+      one.digest);
   try {
     store.Resolve(ParseReference("app"));
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(e.message(), "app: name a tag or digest (the store has app:1.0.0)");
+    EXPECT_EQ(e.message(),
+              "app: name a tag or digest (the store has app:1.0.0)");
   }
 }
 
@@ -111,11 +124,14 @@ TEST(Store, FsckFindsCorruptAndMissingBlobs) {
   WriteFileAtomic(config, "{\"n\":7}");
   FsckReport r = store.Fsck();
   ASSERT_EQ(r.corrupt.size(), 1u);
-  EXPECT_EQ(r.corrupt[0], Sha256Of("{\"n\":1}").ToString() + " (content hashes to " + Sha256Of("{\"n\":7}").ToString() + ")");
+  EXPECT_EQ(r.corrupt[0], Sha256Of("{\"n\":1}").ToString() +
+                              " (content hashes to " +
+                              Sha256Of("{\"n\":7}").ToString() + ")");
   std::filesystem::remove(config);
   r = store.Fsck();
   ASSERT_EQ(r.missing.size(), 1u);
-  EXPECT_EQ(r.missing[0], Sha256Of("{\"n\":1}").ToString() + " (config of app:1)");
+  EXPECT_EQ(r.missing[0],
+            Sha256Of("{\"n\":1}").ToString() + " (config of app:1)");
 }
 
 TEST(Reference, ParsesEveryTransport) {
@@ -127,7 +143,8 @@ TEST(Reference, ParsesEveryTransport) {
   EXPECT_EQ(r.kind, Reference::Kind::kOciLayout);
   EXPECT_EQ(r.path, "/tmp/out");
   EXPECT_EQ(r.tag, "hello:1.0");
-  r = ParseReference("docker://localhost:5000/team/app@sha256:" + std::string(64, 'a'));
+  r = ParseReference("docker://localhost:5000/team/app@sha256:" +
+                     std::string(64, 'a'));
   EXPECT_EQ(r.registry, "localhost:5000");
   EXPECT_EQ(r.name, "team/app");
   EXPECT_EQ(r.digest->hex(), std::string(64, 'a'));
@@ -150,11 +167,19 @@ TEST(Reference, ErrorsNameTheText) {
     }
     return std::string("no error");
   };
-  EXPECT_EQ(message("App:1"), "reference \"App:1\": name \"App\" is not valid (lowercase letters, digits, . _ - and / between parts)");
-  EXPECT_EQ(message("app:-x"), "reference \"app:-x\": tag \"-x\" is not valid (letters, digits, _ . -; at most 128)");
-  EXPECT_EQ(message("app@sha256:12"), "reference \"app@sha256:12\": digest \"sha256:12\" is not sha256:<64 hex>");
-  EXPECT_EQ(message("dir:/x"), "reference \"dir:/x\": unsupported transport (kiln reads NAME:TAG, oci:, docker://, "
-                               "docker-archive:, rootfs:)");
+  EXPECT_EQ(message("App:1"),
+            "reference \"App:1\": name \"App\" is not valid (lowercase "
+            "letters, digits, . _ - and / between parts)");
+  EXPECT_EQ(message("app:-x"),
+            "reference \"app:-x\": tag \"-x\" is not valid (letters, digits, _ "
+            ". -; at most 128)");
+  EXPECT_EQ(message("app@sha256:12"),
+            "reference \"app@sha256:12\": digest \"sha256:12\" is not "
+            "sha256:<64 hex>");
+  EXPECT_EQ(message("dir:/x"),
+            "reference \"dir:/x\": unsupported transport (kiln reads NAME:TAG, "
+            "oci:, docker://, "
+            "docker-archive:, rootfs:)");
   EXPECT_EQ(message(""), "empty image reference");
 }
 

@@ -50,17 +50,20 @@ struct TarReader::Source {
     }
     Digest actual = hasher.Finish();
     if (actual != *expected) {
-      throw EnvError(what + ": blob content hashes to " + actual.ToString() + ", not " + expected->ToString() +
+      throw EnvError(what + ": blob content hashes to " + actual.ToString() +
+                     ", not " + expected->ToString() +
                      " (run kiln store fsck)");
     }
     expected.reset();
   }
 };
 
-TarReader::TarReader(struct archive* a, std::unique_ptr<Source> source, std::string what)
+TarReader::TarReader(struct archive* a, std::unique_ptr<Source> source,
+                     std::string what)
     : a_(a), source_(std::move(source)), what_(std::move(what)) {}
 
-std::unique_ptr<TarReader> TarReader::Open(const std::string& path, const std::string& what,
+std::unique_ptr<TarReader> TarReader::Open(const std::string& path,
+                                           const std::string& what,
                                            std::optional<Digest> expected) {
   auto source = std::make_unique<Source>();
   source->fd = OpenRead(path);
@@ -73,16 +76,19 @@ std::unique_ptr<TarReader> TarReader::Open(const std::string& path, const std::s
   archive_read_support_format_tar(a);
   Source* raw = source.get();
   std::unique_ptr<TarReader> reader(new TarReader(a, std::move(source), what));
-  if (archive_read_open(a, raw, nullptr, &Source::Read, nullptr) != ARCHIVE_OK) reader->Fail("opening");
+  if (archive_read_open(a, raw, nullptr, &Source::Read, nullptr) != ARCHIVE_OK)
+    reader->Fail("opening");
   return reader;
 }
 
 TarReader::~TarReader() { archive_read_free(a_); }
 
 void TarReader::Fail(const std::string& doing) {
-  if (source_ && !source_->error.empty()) throw EnvError(what_ + ": " + source_->error);
+  if (source_ && !source_->error.empty())
+    throw EnvError(what_ + ": " + source_->error);
   const char* msg = archive_error_string(a_);
-  throw UserError(what_ + ": " + doing + ": " + (msg ? msg : "unreadable archive"));
+  throw UserError(what_ + ": " + doing + ": " +
+                  (msg ? msg : "unreadable archive"));
 }
 
 bool TarReader::Next(TarHeader* h) {
@@ -107,8 +113,13 @@ bool TarReader::Next(TarHeader* h) {
     return true;
   }
   switch (archive_entry_filetype(e)) {
-    case AE_IFREG: h->type = EntryType::kFile; break;
-    case AE_IFDIR: h->type = EntryType::kDir; h->size = 0; break;
+    case AE_IFREG:
+      h->type = EntryType::kFile;
+      break;
+    case AE_IFDIR:
+      h->type = EntryType::kDir;
+      h->size = 0;
+      break;
     case AE_IFLNK: {
       h->type = EntryType::kSymlink;
       const char* target = archive_entry_symlink(e);
@@ -116,10 +127,18 @@ bool TarReader::Next(TarHeader* h) {
       h->size = 0;
       break;
     }
-    case AE_IFCHR: h->type = EntryType::kChar; break;
-    case AE_IFBLK: h->type = EntryType::kBlock; break;
-    case AE_IFIFO: h->type = EntryType::kFifo; break;
-    default: h->unsupported = true; break;
+    case AE_IFCHR:
+      h->type = EntryType::kChar;
+      break;
+    case AE_IFBLK:
+      h->type = EntryType::kBlock;
+      break;
+    case AE_IFIFO:
+      h->type = EntryType::kFifo;
+      break;
+    default:
+      h->unsupported = true;
+      break;
   }
   if (h->type == EntryType::kChar || h->type == EntryType::kBlock) {
     h->dev_major = static_cast<uint32_t>(archive_entry_rdevmajor(e));
@@ -148,24 +167,34 @@ uint64_t TarReader::CopyData(ByteSink& sink) {
 
 namespace kiln {
 
-uint64_t Decompress(const std::string& path, ByteSink& sink, const std::string& what) {
+uint64_t Decompress(const std::string& path, ByteSink& sink,
+                    const std::string& what) {
   struct archive* a = archive_read_new();
   if (!a) throw InternalError("libarchive: out of memory");
-  std::unique_ptr<struct archive, int (*)(struct archive*)> owned(a, archive_read_free);
+  std::unique_ptr<struct archive, int (*)(struct archive*)> owned(
+      a, archive_read_free);
   archive_read_support_filter_all(a);
   archive_read_support_format_raw(a);
   if (archive_read_open_filename(a, path.c_str(), 1 << 20) != ARCHIVE_OK) {
-    throw EnvError(what + ": " + (archive_error_string(a) ? archive_error_string(a) : "cannot open"));
+    throw EnvError(
+        what + ": " +
+        (archive_error_string(a) ? archive_error_string(a) : "cannot open"));
   }
   struct archive_entry* e = nullptr;
   int r = archive_read_next_header(a, &e);
   if (r == ARCHIVE_EOF) return 0;
-  if (r < ARCHIVE_WARN) throw EnvError(what + ": " + (archive_error_string(a) ? archive_error_string(a) : "unreadable"));
+  if (r < ARCHIVE_WARN)
+    throw EnvError(
+        what + ": " +
+        (archive_error_string(a) ? archive_error_string(a) : "unreadable"));
   std::vector<char> buf(1 << 20);
   uint64_t total = 0;
   while (true) {
     la_ssize_t n = archive_read_data(a, buf.data(), buf.size());
-    if (n < 0) throw EnvError(what + ": " + (archive_error_string(a) ? archive_error_string(a) : "unreadable"));
+    if (n < 0)
+      throw EnvError(
+          what + ": " +
+          (archive_error_string(a) ? archive_error_string(a) : "unreadable"));
     if (n == 0) break;
     sink.Write(buf.data(), static_cast<size_t>(n));
     total += static_cast<uint64_t>(n);

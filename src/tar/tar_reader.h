@@ -32,8 +32,9 @@ class TarReader {
   // `what` names the archive in errors ("tarball vendor/x.tar.gz"). With
   // `expected`, the file's bytes are hashed as they are read, and reaching the
   // end with another digest is an error (a layer blob that rotted on disk).
-  static std::unique_ptr<TarReader> Open(const std::string& path, const std::string& what,
-                                         std::optional<Digest> expected = std::nullopt);
+  static std::unique_ptr<TarReader> Open(
+      const std::string& path, const std::string& what,
+      std::optional<Digest> expected = std::nullopt);
   ~TarReader();
 
   // The next entry's header; false at the end. Errors are UserErrors naming
@@ -44,7 +45,8 @@ class TarReader {
 
  private:
   struct Source;
-  TarReader(struct archive* a, std::unique_ptr<Source> source, std::string what);
+  TarReader(struct archive* a, std::unique_ptr<Source> source,
+            std::string what);
   [[noreturn]] void Fail(const std::string& doing);
 
   struct archive* a_;
@@ -54,6 +56,7 @@ class TarReader {
 
 // Decompresses a whole blob (gzip, zstd, or none) into sink; returns the
 // uncompressed byte count.
-uint64_t Decompress(const std::string& path, ByteSink& sink, const std::string& what);
+uint64_t Decompress(const std::string& path, ByteSink& sink,
+                    const std::string& what);
 
 }  // namespace kiln

@@ -8,7 +8,8 @@
 namespace kiln {
 namespace {
 
-Entry File(const std::string& path, const std::string& content, uint32_t mode = 0644) {
+Entry File(const std::string& path, const std::string& content,
+           uint32_t mode = 0644) {
   Entry e;
   e.path = path;
   e.mode = mode;
@@ -17,7 +18,8 @@ Entry File(const std::string& path, const std::string& content, uint32_t mode = 
   return e;
 }
 
-Entry Of(const std::string& path, EntryType type, const std::string& link = "") {
+Entry Of(const std::string& path, EntryType type,
+         const std::string& link = "") {
   Entry e;
   e.path = path;
   e.type = type;
@@ -26,7 +28,8 @@ Entry Of(const std::string& path, EntryType type, const std::string& link = "") 
   return e;
 }
 
-std::string Write(const std::vector<Entry>& entries, int64_t mtime = 1700000000) {
+std::string Write(const std::vector<Entry>& entries,
+                  int64_t mtime = 1700000000) {
   std::string out;
   StringSink sink(&out);
   TarWriter tar(sink, mtime);
@@ -64,8 +67,10 @@ TEST(Tar, RoundTripsEveryEntryType) {
   Entry owned = File("home/app/x", "data", 04755);
   owned.uid = 1000;
   owned.gid = 100;
-  auto got = Read(Write({Of("bin", EntryType::kSymlink, "usr/bin"), dev, Of("home", EntryType::kDir), owned,
-                         Of("home/app/y", EntryType::kHardlink, "home/app/x")}));
+  auto got =
+      Read(Write({Of("bin", EntryType::kSymlink, "usr/bin"), dev,
+                  Of("home", EntryType::kDir), owned,
+                  Of("home/app/y", EntryType::kHardlink, "home/app/x")}));
   ASSERT_EQ(got.size(), 5u);
   EXPECT_EQ(got[0].header.type, EntryType::kSymlink);
   EXPECT_EQ(got[0].header.link, "usr/bin");
@@ -83,12 +88,13 @@ TEST(Tar, RoundTripsEveryEntryType) {
 }
 
 TEST(Tar, LongNamesUsePrefixThenPax) {
-  std::string mid(150, 'm');     // fits ustar's prefix + name split
-  std::string deep(300, 'd');    // needs a pax "path" record
+  std::string mid(150, 'm');   // fits ustar's prefix + name split
+  std::string deep(300, 'd');  // needs a pax "path" record
   std::string link(200, 'l');
   Entry big_uid = File("u", "");
   big_uid.uid = 5000000;  // more than 7 octal digits
-  auto got = Read(Write({File(mid + "/file", "1"), File("x/" + deep, "2"), Of("s", EntryType::kSymlink, link), big_uid}));
+  auto got = Read(Write({File(mid + "/file", "1"), File("x/" + deep, "2"),
+                         Of("s", EntryType::kSymlink, link), big_uid}));
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[0].header.name, mid + "/file");
   EXPECT_EQ(got[1].header.name, "x/" + deep);
@@ -108,11 +114,14 @@ TEST(Tar, HeadersCarryOnlyTheBuildDate) {
 }
 
 TEST(Tar, SameEntriesSameBytes) {
-  std::vector<Entry> entries = {Of("etc", EntryType::kDir), File("etc/motd", "hi\n"), File(std::string(120, 'p'), "p")};
+  std::vector<Entry> entries = {Of("etc", EntryType::kDir),
+                                File("etc/motd", "hi\n"),
+                                File(std::string(120, 'p'), "p")};
   EXPECT_EQ(Write(entries), Write(entries));
   // The encoding is part of kiln's reproducibility promise: a change here
   // changes every image digest, so it must be deliberate.
-  EXPECT_EQ(Sha256Of(Write(entries)).hex(), "6cbfe6c5fd7bde4d1a5454283b883d11e8018124de8706934e411bd1d911ab02");
+  EXPECT_EQ(Sha256Of(Write(entries)).hex(),
+            "6cbfe6c5fd7bde4d1a5454283b883d11e8018124de8706934e411bd1d911ab02");
 }
 
 TEST(Tar, ContentThatDoesNotMatchItsSizeIsAnError) {
@@ -136,7 +145,9 @@ TEST(Tar, ReaderRefusesATamperedBlob) {
     }
     FAIL() << "a blob with another digest was read to the end";
   } catch (const Error& e) {
-    EXPECT_NE(e.message().find("blob content hashes to " + Sha256Of(archive).ToString()), std::string::npos);
+    EXPECT_NE(e.message().find("blob content hashes to " +
+                               Sha256Of(archive).ToString()),
+              std::string::npos);
   }
 }
 

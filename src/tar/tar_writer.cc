@@ -11,8 +11,9 @@ namespace {
 
 constexpr size_t kBlock = 512;
 // Largest values the octal ustar fields hold.
-constexpr uint64_t kMaxOctal7 = 07777777;            // uid, gid: 8-byte fields
-constexpr uint64_t kMaxOctal11 = 077777777777ULL;    // size, mtime: 12-byte fields
+constexpr uint64_t kMaxOctal7 = 07777777;  // uid, gid: 8-byte fields
+constexpr uint64_t kMaxOctal11 =
+    077777777777ULL;  // size, mtime: 12-byte fields
 
 struct Header {
   char name[100];
@@ -45,14 +46,16 @@ void Octal(char* field, size_t width, uint64_t value) {
 }
 
 // Splits a long name into ustar prefix (<=155) + name (<=100) at a '/'.
-bool SplitUstar(const std::string& path, std::string* prefix, std::string* name) {
+bool SplitUstar(const std::string& path, std::string* prefix,
+                std::string* name) {
   if (path.size() <= 100) {
     prefix->clear();
     *name = path;
     return true;
   }
   if (path.size() > 256) return false;
-  for (size_t i = path.size() > 101 ? path.size() - 101 : 0; i < path.size() && i <= 155; ++i) {
+  for (size_t i = path.size() > 101 ? path.size() - 101 : 0;
+       i < path.size() && i <= 155; ++i) {
     if (path[i] != '/') continue;
     if (path.size() - i - 1 <= 100 && i > 0 && path.size() - i - 1 > 0) {
       *prefix = path.substr(0, i);
@@ -78,13 +81,20 @@ void AddRecord(std::string* pax, std::string_view key, std::string_view value) {
 
 char TypeFlag(EntryType type) {
   switch (type) {
-    case EntryType::kFile: return '0';
-    case EntryType::kHardlink: return '1';
-    case EntryType::kSymlink: return '2';
-    case EntryType::kChar: return '3';
-    case EntryType::kBlock: return '4';
-    case EntryType::kDir: return '5';
-    case EntryType::kFifo: return '6';
+    case EntryType::kFile:
+      return '0';
+    case EntryType::kHardlink:
+      return '1';
+    case EntryType::kSymlink:
+      return '2';
+    case EntryType::kChar:
+      return '3';
+    case EntryType::kBlock:
+      return '4';
+    case EntryType::kDir:
+      return '5';
+    case EntryType::kFifo:
+      return '6';
   }
   return '0';
 }
@@ -116,7 +126,8 @@ void TarWriter::Pad(uint64_t size) {
   if (rem) Emit(kZeros, kBlock - rem);
 }
 
-void TarWriter::WriteHeader(const std::string& name, char typeflag, const Entry& e, uint64_t size,
+void TarWriter::WriteHeader(const std::string& name, char typeflag,
+                            const Entry& e, uint64_t size,
                             const std::string& link) {
   std::string prefix, short_name, pax;
   if (!SplitUstar(name, &prefix, &short_name)) {
@@ -132,7 +143,8 @@ void TarWriter::WriteHeader(const std::string& name, char typeflag, const Entry&
   if (!pax.empty()) {
     // The extended header's own name is derived from the entry's, never from
     // the process (GNU tar's default puts the pid in it).
-    std::string base(BaseName(name.back() == '/' ? name.substr(0, name.size() - 1) : name));
+    std::string base(
+        BaseName(name.back() == '/' ? name.substr(0, name.size() - 1) : name));
     Entry meta;
     meta.mode = 0644;
     WriteHeader("PaxHeaders/" + base.substr(0, 80), 'x', meta, pax.size(), "");
@@ -142,15 +154,18 @@ void TarWriter::WriteHeader(const std::string& name, char typeflag, const Entry&
 
   Header h;
   std::memset(&h, 0, sizeof h);
-  std::memcpy(h.name, short_name.data(), std::min<size_t>(short_name.size(), sizeof h.name));
-  std::memcpy(h.prefix, prefix.data(), std::min<size_t>(prefix.size(), sizeof h.prefix));
+  std::memcpy(h.name, short_name.data(),
+              std::min<size_t>(short_name.size(), sizeof h.name));
+  std::memcpy(h.prefix, prefix.data(),
+              std::min<size_t>(prefix.size(), sizeof h.prefix));
   Octal(h.mode, sizeof h.mode, e.mode & 07777);
   Octal(h.uid, sizeof h.uid, e.uid > kMaxOctal7 ? 0 : e.uid);
   Octal(h.gid, sizeof h.gid, e.gid > kMaxOctal7 ? 0 : e.gid);
   Octal(h.size, sizeof h.size, size > kMaxOctal11 ? 0 : size);
   Octal(h.mtime, sizeof h.mtime, static_cast<uint64_t>(mtime_));
   h.typeflag = typeflag;
-  std::memcpy(h.linkname, link.data(), std::min<size_t>(link.size(), sizeof h.linkname));
+  std::memcpy(h.linkname, link.data(),
+              std::min<size_t>(link.size(), sizeof h.linkname));
   std::memcpy(h.magic, "ustar", 6);
   std::memcpy(h.version, "00", 2);
   Octal(h.devmajor, sizeof h.devmajor, e.dev_major);
@@ -166,7 +181,8 @@ void TarWriter::WriteHeader(const std::string& name, char typeflag, const Entry&
 
 void TarWriter::Add(const Entry& e) {
   if (mtime_ < 0 || static_cast<uint64_t>(mtime_) > kMaxOctal11) {
-    throw UserError("build date " + std::to_string(mtime_) + " is out of range for tar");
+    throw UserError("build date " + std::to_string(mtime_) +
+                    " is out of range for tar");
   }
   std::string name = e.path;
   if (e.IsDir()) name += '/';
@@ -177,7 +193,8 @@ void TarWriter::Add(const Entry& e) {
   CountingSink counter(out_);
   e.content->CopyTo(counter, size);
   if (counter.count != size) {
-    throw UserError(e.content->Describe() + ": expected " + std::to_string(size) + " bytes, read " +
+    throw UserError(e.content->Describe() + ": expected " +
+                    std::to_string(size) + " bytes, read " +
                     std::to_string(counter.count));
   }
   bytes_ += size;

@@ -23,8 +23,8 @@ class TarWriter {
  private:
   void Emit(const void* data, size_t n);
   void Pad(uint64_t size);
-  void WriteHeader(const std::string& name, char typeflag, const Entry& e, uint64_t size,
-                   const std::string& link);
+  void WriteHeader(const std::string& name, char typeflag, const Entry& e,
+                   uint64_t size, const std::string& link);
 
   ByteSink& out_;
   int64_t mtime_;
