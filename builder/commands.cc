@@ -24,7 +24,12 @@ Store OpenStore(const Globals& g) {
   return Store::Open(g.store.empty() ? Store::DefaultPath() : g.store);
 }
 
-void PrintJson(const json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+// Invalid UTF-8 (a file name from a foreign layer) is shown replaced, not
+// fatal.
+void PrintJson(const json& j) {
+  std::printf("%s\n",
+              j.dump(2, ' ', false, json::error_handler_t::replace).c_str());
+}
 
 std::string ModeString(const Entry& e) {
   char type = '-';
@@ -133,14 +138,12 @@ int RunBuild(const Globals& g, const BuildArgs& args) {
   }
   options.build_date = BuildDate(args.source_date_epoch);
   if (args.compression) {
-    if (*args.compression == "gzip") {
-      options.compression = Compression::kGzip;
-    } else if (*args.compression == "zstd") {
-      options.compression = Compression::kZstd;
-    } else {
+    Compression c;
+    if (!ParseCompression(*args.compression, &c)) {
       throw UserError("--compression must be gzip or zstd, not " +
                       Quote(*args.compression));
     }
+    options.compression = c;
   }
   options.compression_level = args.compression_level;
   options.threads = args.jobs;

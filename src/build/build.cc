@@ -116,20 +116,6 @@ RuntimeConfig MergeConfig(RuntimeConfig c, const ConfigSpec& spec) {
   return c;
 }
 
-// Counts what reaches the encoder, for progress.
-class ProgressSink : public ByteSink {
- public:
-  ProgressSink(ByteSink& next) : next_(next) {}
-  void Write(const void* data, size_t n) override {
-    next_.Write(data, n);
-    bytes += n;
-  }
-  uint64_t bytes = 0;
-
- private:
-  ByteSink& next_;
-};
-
 LayerResult WriteLayer(const LayerPlan& plan, size_t index,
                        const BuildOptions& options, Compression compression,
                        const Store& store, BuildObserver* observer) {
@@ -139,7 +125,7 @@ LayerResult WriteLayer(const LayerPlan& plan, size_t index,
   copts.level = options.compression_level;
   copts.threads = options.threads;
   LayerEncoder encoder(copts, *blob);
-  ProgressSink counted(encoder);
+  CountingSink counted(encoder);  // for progress
   TarWriter tar(counted, options.build_date);
   size_t done = 0;
   uint64_t reported = 0;
@@ -147,9 +133,9 @@ LayerResult WriteLayer(const LayerPlan& plan, size_t index,
     tar.Add(e);
     ++done;
     if (observer &&
-        (counted.bytes - reported >= (8 << 20) || done % 512 == 0)) {
-      observer->LayerProgress(index, done, counted.bytes);
-      reported = counted.bytes;
+        (counted.count - reported >= (8 << 20) || done % 512 == 0)) {
+      observer->LayerProgress(index, done, counted.count);
+      reported = counted.count;
     }
   }
   tar.Finish();
@@ -159,7 +145,7 @@ LayerResult WriteLayer(const LayerPlan& plan, size_t index,
   r.uncompressed_size = encoder.uncompressed_bytes();
   r.blob = blob->Commit(LayerMediaType(compression));
   r.entries = plan.entries.size();
-  if (observer) observer->LayerProgress(index, done, counted.bytes);
+  if (observer) observer->LayerProgress(index, done, counted.count);
   return r;
 }
 

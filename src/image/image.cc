@@ -73,6 +73,16 @@ std::string LayerWhat(const Image& image, size_t i) {
          image.manifest.layers[i].digest.Short() + ")";
 }
 
+// A layer entry's normalised path ("" for the root itself).
+std::string EntryPath(const Image& image, size_t layer, const TarHeader& h) {
+  std::string path, why;
+  if (!NormalizeArchivePath(h.name, &path, &why)) {
+    throw UserError(LayerWhat(image, layer) + ": entry " + Quote(h.name) +
+                    ": " + why);
+  }
+  return path;
+}
+
 std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i) {
   const Descriptor& d = image.manifest.layers[i];
   if (LayerCompressionOf(d.media_type) == LayerCompression::kUnknown) {
@@ -163,11 +173,7 @@ std::vector<Entry> ReadLayerEntries(const Image& image, size_t layer) {
   std::vector<Entry> out;
   TarHeader h;
   while (reader->Next(&h)) {
-    std::string path, why;
-    if (!NormalizeArchivePath(h.name, &path, &why)) {
-      throw UserError(LayerWhat(image, layer) + ": entry " + Quote(h.name) +
-                      ": " + why);
-    }
+    std::string path = EntryPath(image, layer, h);
     if (path.empty()) continue;
     out.push_back(FromHeader(h, path));
   }
@@ -202,11 +208,7 @@ Tree Flatten(const Image& image, const FlattenOptions& options) {
         files;  // this layer's files, for hardlinks to hidden ones
     TarHeader h;
     while (reader->Next(&h)) {
-      std::string path, why;
-      if (!NormalizeArchivePath(h.name, &path, &why)) {
-        throw UserError(LayerWhat(image, i) + ": entry " + Quote(h.name) +
-                        ": " + why);
-      }
+      std::string path = EntryPath(image, i, h), why;
       if (path.empty()) continue;
       std::string target;
       switch (ClassifyWhiteout(path, &target)) {

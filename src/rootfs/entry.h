@@ -39,6 +39,20 @@ class StringSink : public ByteSink {
   std::string* out_;
 };
 
+// Forwards to another sink, counting the bytes.
+class CountingSink : public ByteSink {
+ public:
+  explicit CountingSink(ByteSink& next) : next_(next) {}
+  void Write(const void* data, size_t n) override {
+    next_.Write(data, n);
+    count += n;
+  }
+  uint64_t count = 0;
+
+ private:
+  ByteSink& next_;
+};
+
 // Where a regular file's bytes come from: a context file, inline text, a spool
 // of unpacked archive members.
 class ContentSource {

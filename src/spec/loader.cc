@@ -739,6 +739,17 @@ std::string Platform::ToString() const {
   return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
 }
 
+bool ParseCompression(std::string_view name, Compression* out) {
+  if (name == "gzip") {
+    *out = Compression::kGzip;
+  } else if (name == "zstd") {
+    *out = Compression::kZstd;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 const char* CompressionName(Compression c) {
   return c == Compression::kZstd ? "zstd" : "gzip";
 }
@@ -924,16 +935,11 @@ Template LoadTemplate(const LoadOptions& options) {
                     "platform " + Quote(*merged.platform) + " " + why);
     }
   }
-  if (merged.compression) {
-    if (*merged.compression == "gzip") {
-      t.compression = Compression::kGzip;
-    } else if (*merged.compression == "zstd") {
-      t.compression = Compression::kZstd;
-    } else {
-      throw ErrorAt(t.locs.At("compression"),
-                    "compression must be gzip or zstd, not " +
-                        Quote(*merged.compression));
-    }
+  if (merged.compression &&
+      !ParseCompression(*merged.compression, &t.compression)) {
+    throw ErrorAt(
+        t.locs.At("compression"),
+        "compression must be gzip or zstd, not " + Quote(*merged.compression));
   }
   std::set<std::string> layer_names;
   for (const auto& l : merged.layers) {

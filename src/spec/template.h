@@ -151,6 +151,8 @@ struct Platform {
 
 enum class Compression { kGzip, kZstd };
 const char* CompressionName(Compression c);
+// "gzip" or "zstd"; false on anything else.
+bool ParseCompression(std::string_view name, Compression* out);
 
 struct Template {
   std::string name;

@@ -99,20 +99,6 @@ char TypeFlag(EntryType type) {
   return '0';
 }
 
-// Counts what a ContentSource writes, so a short or long source is caught.
-class CountingSink : public ByteSink {
- public:
-  explicit CountingSink(ByteSink& out) : out_(out) {}
-  void Write(const void* data, size_t n) override {
-    out_.Write(data, n);
-    count += n;
-  }
-  uint64_t count = 0;
-
- private:
-  ByteSink& out_;
-};
-
 }  // namespace
 
 void TarWriter::Emit(const void* data, size_t n) {
@@ -190,7 +176,7 @@ void TarWriter::Add(const Entry& e) {
   WriteHeader(name, TypeFlag(e.type), e, size, e.link);
   if (size == 0) return;
   if (!e.content) throw InternalError("no content for /" + e.path);
-  CountingSink counter(out_);
+  CountingSink counter(out_);  // a short or long source is caught
   e.content->CopyTo(counter, size);
   if (counter.count != size) {
     throw UserError(e.content->Describe() + ": expected " +
