@@ -125,7 +125,8 @@ json LayerJson(const LayerResult& l) {
 
 }  // namespace
 
-int RunBuild(const Globals& g, const BuildArgs& args) {
+int RunBuild(const Globals& g, const BuildArgs& args,
+             const RegistryArgs& registry) {
   BuildOptions options;
   options.load.path = args.template_path;
   options.load.context = args.context;
@@ -148,6 +149,8 @@ int RunBuild(const Globals& g, const BuildArgs& args) {
   options.compression_level = args.compression_level;
   options.threads = args.jobs;
   options.replace = args.replace;
+  options.locked = args.locked;
+  options.registry = MakeRegistryOptions(registry);
   for (const auto& o : args.outputs)
     options.outputs.push_back(ParseReference(o));
 

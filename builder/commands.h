@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "registry/client.h"
+
 namespace kiln::cli {
 
 struct Globals {
@@ -24,14 +26,36 @@ struct BuildArgs {
   int compression_level = 0;
   int jobs = 0;
   bool replace = false;
+  bool locked = false;
 };
 
-int RunBuild(const Globals& g, const BuildArgs& args);
+struct RegistryArgs;
+int RunBuild(const Globals& g, const BuildArgs& args,
+             const RegistryArgs& registry);
 int RunImages(const Globals& g);
 int RunInspect(const Globals& g, const std::string& ref, bool files);
 int RunDiff(const Globals& g, const std::string& a, const std::string& b);
 int RunExport(const Globals& g, const std::string& ref, const std::string& dest,
               bool replace);
 int RunFsck(const Globals& g);
+
+// Registry commands (registry_commands.cc).
+struct RegistryArgs {
+  std::string creds;  // --creds USER:PASS (else $KILN_REGISTRY_CREDS)
+  bool insecure = false;
+  std::string ca_file;
+  int jobs = 4;
+};
+RegistryOptions MakeRegistryOptions(const RegistryArgs& r);
+int RunPush(const Globals& g, const RegistryArgs& r, const std::string& ref,
+            const std::string& dest, const std::vector<std::string>& also_tags);
+int RunPull(const Globals& g, const RegistryArgs& r, const std::string& src,
+            const std::string& name);
+int RunPromote(const Globals& g, const RegistryArgs& r, const std::string& ref,
+               const std::string& channel);
+int RunRollback(const Globals& g, const RegistryArgs& r, const std::string& ref,
+                const std::string& channel);
+int RunHistory(const Globals& g, const RegistryArgs& r, const std::string& ref,
+               const std::string& channel);
 
 }  // namespace kiln::cli

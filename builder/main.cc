@@ -3,6 +3,7 @@
 // environment, 3 kiln itself).
 #include <CLI/CLI.hpp>
 #include <clocale>
+#include <csignal>
 #include <cstdio>
 
 #include "build/build.h"
@@ -28,6 +29,8 @@ int ExitCode(kiln::ErrorKind kind) {
 int main(int argc, char** argv) {
   // The same bytes whatever the user's locale: archive names are UTF-8.
   std::setlocale(LC_ALL, "C.UTF-8");
+  // A helper or peer that goes away is an error to report, not a reason to die.
+  std::signal(SIGPIPE, SIG_IGN);
 
   CLI::App app{"kiln: reproducible machine images from YAML templates"};
   app.require_subcommand(1);
@@ -41,6 +44,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
 
   kiln::cli::BuildArgs b;
+  kiln::cli::RegistryArgs reg;
   auto* build =
       app.add_subcommand("build", "Build a template into the local store");
   build->add_option("template", b.template_path, "Template file (kiln.yaml)")
@@ -67,12 +71,21 @@ int main(int argc, char** argv) {
   build->add_flag("--replace", b.replace,
                   "Let NAME:VERSION move to different content (versions are "
                   "immutable otherwise)");
+  build->add_flag("--locked", b.locked,
+                  "Refuse a docker:// base that is not pinned by digest");
+  build->add_option("--creds", reg.creds,
+                    "USER:PASSWORD for a docker:// base's registry");
+  build->add_flag("--insecure", reg.insecure,
+                  "Allow plain HTTP and unverified TLS for a docker:// base");
+  build->add_option("--ca-file", reg.ca_file,
+                    "PEM bundle of CAs to trust besides the system's");
   build->add_flag("--json", g.json, "Print the result as JSON");
   build->add_flag("-q,--quiet", g.quiet, "Print only the reference and digest");
   build->footer(
       "Example: kiln build examples/hello/kiln.yaml --set GREETING=hi --output "
       "oci:out");
-  build->callback([&] { run = [&] { return kiln::cli::RunBuild(g, b); }; });
+  build->callback(
+      [&] { run = [&] { return kiln::cli::RunBuild(g, b, reg); }; });
 
   auto* images =
       app.add_subcommand("images", "List the images in the local store");
@@ -128,6 +141,91 @@ int main(int argc, char** argv) {
   fsck->add_flag("--json", g.json, "Print as JSON");
   fsck->footer("Example: kiln store fsck");
   fsck->callback([&] { run = [&] { return kiln::cli::RunFsck(g); }; });
+
+  auto registry_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--creds", reg.creds,
+                    "USER:PASSWORD for the registry (default: "
+                    "$KILN_REGISTRY_CREDS, docker config)");
+    cmd->add_flag("--insecure", reg.insecure,
+                  "Allow plain HTTP and unverified TLS (never for production)");
+    cmd->add_option("--ca-file", reg.ca_file,
+                    "PEM bundle of CAs to trust besides the system's");
+    cmd->add_flag("--json", g.json, "Print the result as JSON");
+  };
+  std::vector<std::string> also_tags;
+  auto* push = app.add_subcommand(
+      "push", "Publish an image to a registry (versions are immutable)");
+  push->add_option("ref", ref, "Image in the store (NAME:TAG) or oci:DIR[:REF]")
+      ->required();
+  push->add_option(
+          "dest", ref2,
+          "docker://HOST[:PORT]/REPO[:TAG] (the tag defaults to the image's)")
+      ->required();
+  push->add_option("--also-tag", also_tags,
+                   "Floating tags that follow this push, e.g. 1.4,1,latest")
+      ->delimiter(',');
+  push->add_option("--jobs", reg.jobs, "Blobs in flight (default 4)");
+  push->add_flag("-q,--quiet", g.quiet,
+                 "Print only the destination and digest");
+  registry_flags(push);
+  push->footer(
+      "Example: kiln push hello:1.0.0 docker://registry.example.com/team/hello "
+      "--also-tag latest");
+  push->callback([&] {
+    run = [&] { return kiln::cli::RunPush(g, reg, ref, ref2, also_tags); };
+  });
+
+  auto* pull = app.add_subcommand(
+      "pull", "Fetch an image (or index) from a registry into the store");
+  pull->add_option("src", ref, "docker://HOST[:PORT]/REPO[:TAG|@DIGEST]")
+      ->required();
+  pull->add_option("name", ref2, "Local NAME:TAG (default: REPO:TAG)");
+  pull->add_option("--jobs", reg.jobs, "Blobs in flight (default 4)");
+  pull->add_flag("-q,--quiet", g.quiet, "Print only the name and digest");
+  registry_flags(pull);
+  pull->footer("Example: kiln pull docker://localhost:5000/hello:1.0.0");
+  pull->callback(
+      [&] { run = [&] { return kiln::cli::RunPull(g, reg, ref, ref2); }; });
+
+  std::string channel;
+  auto* promote = app.add_subcommand(
+      "promote", "Point a channel tag (stable, canary...) at an image");
+  promote
+      ->add_option(
+          "ref", ref,
+          "docker://HOST/REPO@sha256:... or docker://HOST/REPO:VERSION")
+      ->required();
+  promote->add_option("--channel", channel, "Channel tag to move")->required();
+  registry_flags(promote);
+  promote->footer(
+      "Example: kiln promote docker://reg.example.com/app:1.4.2 --channel "
+      "stable");
+  promote->callback([&] {
+    run = [&] { return kiln::cli::RunPromote(g, reg, ref, channel); };
+  });
+
+  auto* rollback = app.add_subcommand(
+      "rollback", "Point a channel back at the image it held before");
+  rollback->add_option("ref", ref, "docker://HOST/REPO")->required();
+  rollback->add_option("--channel", channel, "Channel tag to move back")
+      ->required();
+  registry_flags(rollback);
+  rollback->footer(
+      "Example: kiln rollback docker://reg.example.com/app --channel stable");
+  rollback->callback([&] {
+    run = [&] { return kiln::cli::RunRollback(g, reg, ref, channel); };
+  });
+
+  auto* history = app.add_subcommand(
+      "history", "List a channel's moves (kept in the registry)");
+  history->add_option("ref", ref, "docker://HOST/REPO")->required();
+  history->add_option("--channel", channel, "Channel tag")->required();
+  registry_flags(history);
+  history->footer(
+      "Example: kiln history docker://reg.example.com/app --channel stable");
+  history->callback([&] {
+    run = [&] { return kiln::cli::RunHistory(g, reg, ref, channel); };
+  });
 
   try {
     app.parse(argc, argv);

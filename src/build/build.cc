@@ -7,6 +7,7 @@
 #include "core/strings.h"
 #include "image/export.h"
 #include "image/image.h"
+#include "registry/transfer.h"
 #include "rootfs/context_fs.h"
 #include "rootfs/plan.h"
 #include "rootfs/spool.h"
@@ -18,7 +19,9 @@ namespace {
 const std::set<std::string> kAccountPaths = {"etc/passwd", "etc/group",
                                              "etc/shadow", "etc/gshadow"};
 
-std::optional<Image> OpenBase(const Template& t, const Store& store) {
+std::optional<Image> OpenBase(const Template& t, const Store& store,
+                              const BuildOptions& options,
+                              BuildObserver* observer, std::string* pinned) {
   if (t.base == "scratch") return std::nullopt;
   const SourceLocation& loc = t.locs.At("base");
   Reference ref;
@@ -27,15 +30,33 @@ std::optional<Image> OpenBase(const Template& t, const Store& store) {
   } catch (const Error& e) {
     throw ErrorAt(loc, "base: " + e.message());
   }
-  if (ref.kind == Reference::Kind::kRegistry) {
-    throw ErrorAt(loc, "base " + Quote(t.base) +
-                           ": registry bases are not supported yet; use a "
-                           "store NAME:TAG or oci:DIR:TAG");
-  }
   if (ref.kind != Reference::Kind::kStore &&
-      ref.kind != Reference::Kind::kOciLayout) {
+      ref.kind != Reference::Kind::kOciLayout &&
+      ref.kind != Reference::Kind::kRegistry) {
     throw ErrorAt(loc,
-                  "base must be scratch, a store NAME:TAG or oci:DIR[:TAG]");
+                  "base must be scratch, a store NAME:TAG, oci:DIR[:TAG] or "
+                  "docker://HOST/REPO@sha256:...");
+  }
+  if (ref.kind == Reference::Kind::kRegistry) {
+    if (!ref.digest && options.locked) {
+      throw ErrorAt(loc, "base " + Quote(t.base) +
+                             " is not pinned by digest, and --locked builds "
+                             "only pinned bases");
+    }
+    PullOptions pull;
+    pull.transfer.registry = options.registry;
+    FetchedBase fetched = WithContext("base " + t.base, [&] {
+      return FetchBase(store, ref, t.platform, pull);
+    });
+    if (!fetched.pinned_by_digest && observer) {
+      observer->Warning("base " + t.base + " is not pinned: it resolved to " +
+                        fetched.pinned.ToString() + "; pin it as docker://" +
+                        ref.registry + "/" + ref.name + "@" +
+                        fetched.pinned.ToString() +
+                        " for a reproducible build");
+    }
+    *pinned = fetched.pinned.ToString();
+    ref = ParseReference("base@" + fetched.manifest.digest.ToString());
   }
   // A layout path is relative to the template, never to the working directory.
   if (ref.kind == Reference::Kind::kOciLayout && ref.path[0] != '/')
@@ -166,7 +187,9 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   FileLock gc_guard = store.LockShared();
 
   // 1. The base, and the tree its layers make.
-  std::optional<Image> base = OpenBase(t, store);
+  std::string pinned;  // a registry base's resolved digest
+  std::optional<Image> base = OpenBase(t, store, options, observer, &pinned);
+  if (base && pinned.empty()) pinned = base->descriptor.digest.ToString();
   Tree lower;
   if (base) {
     FlattenOptions f;
@@ -207,8 +230,9 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   // 3. Write the layers.
   BuildResult result;
   result.reference = t.Reference();
-  result.base =
-      base ? t.base + "@" + base->descriptor.digest.ToString() : "scratch";
+  result.base = !base                                   ? "scratch"
+                : t.base.find('@') != std::string::npos ? t.base
+                                                        : t.base + "@" + pinned;
   ImageConfig config;
   Manifest manifest;
   if (base) {
@@ -255,8 +279,7 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   manifest.annotations[annotation::kCreated] = created;
   manifest.annotations[annotation::kTitle] = t.name;
   if (base) {
-    manifest.annotations[annotation::kBaseDigest] =
-        base->descriptor.digest.ToString();
+    manifest.annotations[annotation::kBaseDigest] = pinned;
     manifest.annotations[annotation::kBaseName] =
         t.base;  // as written: no host paths
   }

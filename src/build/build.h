@@ -11,6 +11,7 @@
 
 #include "oci/model.h"
 #include "ref/reference.h"
+#include "registry/client.h"
 #include "spec/template.h"
 #include "store/store.h"
 
@@ -25,7 +26,9 @@ struct BuildOptions {
   int compression_level = 0;               // 0: the algorithm's default
   int threads = 0;                         // 0: every CPU this process may use
   std::vector<Reference> outputs;          // copies besides the store
-  bool replace = false;  // let NAME:VERSION move to new content
+  bool replace = false;      // let NAME:VERSION move to new content
+  bool locked = false;       // refuse bases not pinned by digest
+  RegistryOptions registry;  // for docker:// bases
 };
 
 struct LayerResult {

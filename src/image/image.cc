@@ -98,22 +98,15 @@ std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i) {
 
 }  // namespace
 
-Image OpenImage(const Reference& ref, const Store& store,
-                const Platform* platform) {
-  std::optional<Layout> layout;
-  Descriptor desc;
+Located Locate(const Reference& ref, const Store& store) {
   std::string display = ref.ToString();
-  std::string name, tag;
   switch (ref.kind) {
     case Reference::Kind::kStore:
-      layout = store.layout();
-      desc = store.Resolve(ref);
-      name = ref.name;
-      tag = ref.tag;
-      break;
+      return {display, ref.name, ref.tag, store.layout(), store.Resolve(ref)};
     case Reference::Kind::kOciLayout: {
-      layout = Layout::Open(ref.path, false, ErrorKind::kUser);
-      Index index = layout->ReadIndex();
+      Layout layout = Layout::Open(ref.path, false, ErrorKind::kUser);
+      Index index = layout.ReadIndex();
+      Descriptor desc;
       if (ref.tag.empty()) {
         if (index.manifests.size() != 1) {
           throw UserError(display + ": the layout holds " +
@@ -122,7 +115,7 @@ Image OpenImage(const Reference& ref, const Store& store,
         }
         desc = index.manifests[0];
       } else {
-        auto found = layout->FindRef(ref.tag);
+        auto found = layout.FindRef(ref.tag);
         if (!found)
           throw UserError(display + ": no image named " + Quote(ref.tag) +
                           " in " + ref.path);
@@ -131,13 +124,11 @@ Image OpenImage(const Reference& ref, const Store& store,
       auto it = desc.annotations.find(annotation::kRefName);
       std::string ref_name = it == desc.annotations.end() ? "" : it->second;
       size_t colon = ref_name.rfind(':');
-      if (colon != std::string::npos) {
-        name = ref_name.substr(0, colon);
-        tag = ref_name.substr(colon + 1);
-      } else {
-        tag = ref_name;
-      }
-      break;
+      std::string name =
+          colon == std::string::npos ? "" : ref_name.substr(0, colon);
+      std::string tag =
+          colon == std::string::npos ? ref_name : ref_name.substr(colon + 1);
+      return {display, name, tag, layout, desc};
     }
     default:
       throw UserError(
@@ -147,6 +138,15 @@ Image OpenImage(const Reference& ref, const Store& store,
                ? " (kiln pull fetches registry images)"
                : ""));
   }
+}
+
+Image OpenImage(const Reference& ref, const Store& store,
+                const Platform* platform) {
+  Located at = Locate(ref, store);
+  const std::string& display = at.display;
+  std::optional<Layout> layout = at.layout;
+  Descriptor desc = at.descriptor;
+  std::string name = at.name, tag = at.tag;
   if (IsIndexType(desc.media_type))
     desc = PickPlatform(*layout, desc, platform, display);
   if (!IsManifestType(desc.media_type)) {

@@ -28,6 +28,17 @@ struct Image {
   std::string config_bytes;
 };
 
+// Where a reference points: the layout holding it and the descriptor of its
+// manifest or index (not yet resolved to a platform).
+struct Located {
+  std::string display;
+  std::string name;  // for default names; may be empty
+  std::string tag;
+  Layout layout;
+  Descriptor descriptor;
+};
+Located Locate(const Reference& ref, const Store& store);
+
 // Opens the image a reference names. From an index, picks `platform` (default:
 // the only entry, else linux/amd64). Registry and archive references are not
 // readable here (pull them first).

@@ -108,7 +108,6 @@ Reference ParseReference(std::string_view text) {
     ParseNameTag(repo, text, &ref);
     if (ref.registry == "docker.io" && ref.name.find('/') == std::string::npos)
       ref.name = "library/" + ref.name;
-    if (ref.tag.empty() && !ref.digest) ref.tag = "latest";
     return ref;
   }
   if (text.find("://") != std::string_view::npos || StartsWith(text, "dir:") ||

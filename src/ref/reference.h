@@ -20,7 +20,8 @@ struct Reference {
   std::string path;      // oci:, docker-archive:, rootfs:
   std::string registry;  // docker://: "host[:port]"
   std::string name;  // store or registry repository; docker-archive image name
-  std::string tag;   // store/registry tag, oci: ref name, docker-archive tag
+  std::string tag;   // store/registry tag, oci: ref name, docker-archive tag;
+                     // empty if not given (a registry pull then reads "latest")
   std::optional<Digest> digest;
 
   // Back to the text form.

@@ -14,6 +14,8 @@ namespace kiln {
 namespace {
 
 constexpr char kFormat[] = "kiln-store";
+constexpr char kSourcesFormat[] = "kiln-blob-sources";
+constexpr size_t kMaxSourcesPerBlob = 4;
 constexpr int kVersion = 1;
 
 std::string RefName(const Descriptor& d) {
@@ -209,6 +211,60 @@ FsckReport Store::Fsck() const {
     walk(d, name.empty() ? d.digest.ToString() : name, 0);
   }
   return report;
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+void Store::RecordBlobSources(const std::string& host, const std::string& repo,
+                              const std::vector<Digest>& blobs) const {
+  std::string path = this->path() + "/kiln/blob-sources.json";
+  FileLock lock(path + ".lock", FileLock::Mode::kExclusive);
+  nlohmann::json j = {{"format", kSourcesFormat},
+                      {"version", 1},
+                      {"sources", nlohmann::json::object()}};
+  if (PathExists(path)) {
+    try {
+      auto old = ParseJson(ReadFile(path, 64 << 20), path);
+      if (old.value("format", "") == kSourcesFormat &&
+          old.value("version", 0) == 1)
+        j = old;
+    } catch (const Error&) {
+      // A damaged hint file is only a lost optimisation: start over.
+    }
+  }
+  std::string where = host + "/" + repo;
+  auto& sources = j["sources"];
+  for (const auto& d : blobs) {
+    auto& list = sources[d.ToString()];
+    std::vector<std::string> kept = {where};
+    if (list.is_array()) {
+      for (const auto& s : list) {
+        if (s.is_string() && s != where && kept.size() < kMaxSourcesPerBlob)
+          kept.push_back(s);
+      }
+    }
+    list = kept;
+  }
+  WriteFileAtomic(path, CanonicalJson(j));
+}
+
+std::vector<std::string> Store::BlobSources(const std::string& host,
+                                            const Digest& digest) const {
+  std::string path = this->path() + "/kiln/blob-sources.json";
+  std::vector<std::string> out;
+  if (!PathExists(path)) return out;
+  try {
+    auto j = ParseJson(ReadFile(path, 64 << 20), path);
+    auto list = j["sources"][digest.ToString()];
+    for (const auto& s : list) {
+      std::string v = s.is_string() ? s.get<std::string>() : "";
+      if (StartsWith(v, host + "/")) out.push_back(v.substr(host.size() + 1));
+    }
+  } catch (const std::exception&) {
+  }
+  return out;
 }
 
 }  // namespace kiln

@@ -54,6 +54,14 @@ class Store {
 
   FsckReport Fsck() const;
 
+  // Where blobs were last seen in registries ("host/repo"), so a push can ask
+  // a registry to mount a blob from a repository it already holds it in.
+  void RecordBlobSources(const std::string& host, const std::string& repo,
+                         const std::vector<Digest>& blobs) const;
+  // Repositories of `host` known to hold `digest`, most recent first.
+  std::vector<std::string> BlobSources(const std::string& host,
+                                       const Digest& digest) const;
+
  private:
   explicit Store(Layout layout) : layout_(std::move(layout)) {}
   Layout layout_;

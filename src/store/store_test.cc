@@ -151,7 +151,7 @@ TEST(Reference, ParsesEveryTransport) {
   r = ParseReference("docker://alpine");
   EXPECT_EQ(r.registry, "docker.io");
   EXPECT_EQ(r.name, "library/alpine");
-  EXPECT_EQ(r.tag, "latest");
+  EXPECT_EQ(r.tag, "");  // pull reads "latest"; push uses the source's tag
   r = ParseReference("docker-archive:/tmp/a.tar:app:2");
   EXPECT_EQ(r.path, "/tmp/a.tar");
   EXPECT_EQ(r.NameAndTag(), "app:2");
