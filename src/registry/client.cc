@@ -166,6 +166,8 @@ std::string RegistryClient::BaseUrl() {
     if (options_.insecure)
       Warn(host_ + ": TLS certificates are not verified (--insecure)");
     return base_url_;
+  } catch (const TlsTrustError& e) {
+    throw EnvError(host_ + ": " + e.message());
   } catch (const Error& https_error) {
     if (!options_.insecure && !IsLoopback(host_)) {
       throw EnvError(host_ + ": " + https_error.message(),
@@ -203,9 +205,17 @@ std::string RegistryClient::AuthHeader(const std::string& scope) {
   return "";
 }
 
-bool RegistryClient::Authenticate(const HttpResponse& r,
-                                  const std::string& scope,
-                                  bool already_fresh) {
+void RegistryClient::WillPush(const std::string& repo) {
+  std::lock_guard<std::mutex> lock(mu_);
+  push_repos_.insert(repo);
+}
+
+bool RegistryClient::Authenticate(const HttpResponse& r, const std::string& scope, bool already_fresh,
+                                  const std::string& sent) {
+  std::lock_guard<std::mutex> serial(auth_mu_);
+  // Another thread may have fetched a token while this request was out.
+  std::string now = AuthHeader(scope);
+  if (!now.empty() && now != sent && !already_fresh) return true;
   std::vector<Challenge> challenges;
   for (const auto& h : r.headers.count("www-authenticate")
                            ? r.headers.at("www-authenticate")
@@ -319,8 +329,14 @@ HttpResponse RegistryClient::SendFollowingRedirects(HttpRequest request) {
   throw EnvError(host_ + ": too many redirects for " + request.method);
 }
 
-HttpResponse RegistryClient::Do(const MakeRequest& make,
-                                const std::string& scope, bool retry) {
+HttpResponse RegistryClient::Do(const MakeRequest& make, const std::string& requested_scope, bool retry) {
+  std::string scope = requested_scope;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& repo : push_repos_) {
+      if (scope == Scope(repo, false)) scope = Scope(repo, true);
+    }
+  }
   bool fresh_auth = false;
   int attempt = 0;
   while (true) {
@@ -347,7 +363,7 @@ HttpResponse RegistryClient::Do(const MakeRequest& make,
       continue;
     }
     if (r.status == 401) {
-      if (Authenticate(r, scope, fresh_auth)) {
+      if (Authenticate(r, scope, fresh_auth, auth)) {
         fresh_auth = true;
         continue;
       }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,9 @@ class RegistryClient {
   RegistryClient(std::string host, RegistryOptions options);
 
   const std::string& host() const { return host_; }
+  // This client will push to `repo`: ask for pull,push tokens from the start,
+  // so reads and writes share one token.
+  void WillPush(const std::string& repo);
   TransferCounters& counters() { return counters_; }
   void Warn(const std::string& message) const;
 
@@ -99,8 +103,8 @@ class RegistryClient {
                   bool retry = true);
   HttpResponse SendFollowingRedirects(HttpRequest request);
   std::string AuthHeader(const std::string& scope);
-  bool Authenticate(const HttpResponse& challenge, const std::string& scope,
-                    bool already_fresh);
+  bool Authenticate(const HttpResponse& challenge, const std::string& scope, bool already_fresh,
+                    const std::string& sent);
   void Backoff(int attempt, const HttpResponse* response);
   std::string UploadUrl(const std::string& location, const Digest& digest);
   std::string Absolute(const std::string& location);
@@ -117,6 +121,8 @@ class RegistryClient {
   std::string scheme_;  // "bearer" or "basic" once challenged
   std::map<std::string, std::string> params_;  // the bearer challenge
   std::map<std::string, std::string> tokens_;  // scope -> token
+  std::set<std::string> push_repos_;
+  std::mutex auth_mu_;  // one token fetch at a time
 };
 
 // "repository:REPO:pull" or "...:pull,push".

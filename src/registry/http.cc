@@ -152,13 +152,13 @@ class CurlTransport : public HttpTransport {
       }
       if (!t.error.empty())
         throw EnvError(m + " " + request.url + ": " + t.error);
-      bool tls = rc == CURLE_PEER_FAILED_VERIFICATION ||
-                 rc == CURLE_SSL_CACERT_BADFILE ||
-                 rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CERTPROBLEM;
-      // A certificate nobody vouches for will not start vouching on retry.
-      throw EnvError(m + " " + request.url + ": " + curl_easy_strerror(rc) +
-                         (tls ? " (use --ca-file for a private CA)" : ""),
-                     /*retryable=*/!tls);
+      if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+          rc == CURLE_SSL_CERTPROBLEM) {
+        // A certificate nobody vouches for will not start vouching on retry.
+        throw TlsTrustError(m + " " + request.url + ": " + curl_easy_strerror(rc) +
+                            " (trust its CA with --ca-file CA.pem)");
+      }
+      throw EnvError(m + " " + request.url + ": " + curl_easy_strerror(rc), /*retryable=*/true);
     }
     return response;
   }

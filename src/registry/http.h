@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "rootfs/entry.h"
 
 namespace kiln {
@@ -42,6 +43,13 @@ struct TlsOptions {
   bool verify = true;  // false only with --insecure
   std::string
       ca_file;  // extra CA bundle (--ca-file); the system store otherwise
+};
+
+// A server whose certificate is not trusted: never a reason to fall back to
+// plain HTTP, and retrying does not help.
+class TlsTrustError : public Error {
+ public:
+  explicit TlsTrustError(std::string message) : Error(ErrorKind::kEnvironment, std::move(message)) {}
 };
 
 class HttpTransport {

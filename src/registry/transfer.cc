@@ -105,6 +105,7 @@ TransferResult Push(const Store& store, const Reference& source,
       (tag.empty() ? "@" + at.descriptor.digest.ToString() : ":" + tag);
 
   RegistryClient client = Client(dest, options.transfer);
+  client.WillPush(dest.name);
   // A version tag that holds other content is refused before anything moves.
   if (!tag.empty()) {
     auto current = client.ManifestDigest(dest.name, tag);
