@@ -119,20 +119,23 @@ store_fingerprint() {
 }
 
 # expect_error EXPECTED_EXIT EXPECTED_SUBSTRING CMD...
-# Runs CMD; checks its exit code, that stderr starts with "kiln: error: " and
-# contains EXPECTED_SUBSTRING. Leaves stderr in $ERR and stdout in $OUT.
+# Runs CMD; checks its exit code, that stderr has a "kiln: error: " line
+# (progress lines may come before it) and that the error contains
+# EXPECTED_SUBSTRING. Leaves stderr from the error line on in $ERR, all of
+# stderr in $ERR_ALL and stdout in $OUT.
 expect_error() {
   local want_rc=$1 want_msg=$2
   shift 2
   local rc=0
   "$@" >"$T/.out" 2>"$T/.err" || rc=$?
   OUT=$(cat "$T/.out")
-  ERR=$(cat "$T/.err")
+  ERR_ALL=$(cat "$T/.err")
+  ERR=$(sed -n '/^kiln: error: /,$p' "$T/.err")
   if [[ $rc -ne $want_rc ]]; then
-    fail "exit $rc, expected $want_rc: $*"$'\n'"  stderr: $ERR"$'\n'"  stdout: $OUT"
+    fail "exit $rc, expected $want_rc: $*"$'\n'"  stderr: $ERR_ALL"$'\n'"  stdout: $OUT"
   fi
-  if [[ $ERR != "kiln: error: "* ]]; then
-    fail "stderr does not start with 'kiln: error: ': $*"$'\n'"  stderr: $ERR"
+  if [[ -z $ERR ]]; then
+    fail "no 'kiln: error: ' line on stderr: $*"$'\n'"  stderr: $ERR_ALL"
   fi
   assert_contains "$ERR" "$want_msg" "stderr of: $*"
 }
@@ -147,6 +150,8 @@ expect_template_error() {
   local file=$1 line=$2 col=$3 msg=$4
   shift 4
   expect_error 1 "$msg" "$@"
+  # Templates are checked whole before any layer is written, so nothing comes first.
+  assert_eq "$ERR" "$ERR_ALL" "stderr before the template error"
   local first src caret
   first=$(sed -n 1p <<<"$ERR")
   src=$(sed -n 2p <<<"$ERR")
