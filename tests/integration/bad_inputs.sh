@@ -4,6 +4,7 @@
 # and leaves the store exactly as it was. The store holds hello:1.0.0 first;
 # every bad template has a good layer before the bad one, so a build that
 # wrote blobs before noticing would show up in the fingerprint.
+# shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 need_tool perl tar sha256sum jq
 
@@ -53,7 +54,7 @@ template_case() {
   step "$what"
   local where
   where=$(loc "$f" "$at")
-  expect_template_error "$f" ${where% *} ${where#* } "$msg" "$KILN" --store "$S" build "$f" "$@"
+  expect_template_error "$f" "${where% *}" "${where#* }" "$msg" "$KILN" --store "$S" build "$f" "$@"
   unchanged "$what"
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The commands CI scripts read: images, inspect, diff, export, store fsck —
 # their --json fields, text output and exit codes.
+# shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 need_tool jq perl
 

@@ -4,6 +4,7 @@
 # directory, time zone, locale, umask, user, store, thread count, source-file
 # mtimes/owners/modes, or the order the filesystem lists directories.
 # Every build goes to a fresh store so no cache can hide a difference.
+# shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 need_tool jq perl tar gzip
 

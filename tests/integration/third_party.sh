@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kiln's output read by independent tools: skopeo (containers/image), umoci
 # (opencontainers/umoci), GNU tar, and the kernel (chroot and run the binary).
+# shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 need_tool skopeo umoci jq tar perl base64
 
