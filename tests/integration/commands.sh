@@ -181,3 +181,26 @@ rc=0; "$KILN" images --no-such-flag >/dev/null 2>&1 || rc=$?
 assert_eq 1 "$rc" "an unknown flag"
 rc=0; "$KILN" >/dev/null 2>&1 || rc=$?
 assert_eq 1 "$rc" "no command"
+
+step "concurrent builds into one store"
+# DESIGN.md: concurrent kiln processes on one store are safe. Eight builds at
+# once: four versions, each built twice (same content racing for one tag).
+CS=$T/concurrent
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+  v=$(( (i + 1) / 2 ))
+  sed "s/^version: 1.0.0$/version: 2.0.$v/" "$HELLO" >"$T/c$i.yaml"
+  "$KILN" --store "$CS" build "$T/c$i.yaml" --context "$HELLO_DIR" --set "GREETING=hello $v" -q \
+    >"$T/c$i.out" 2>"$T/c$i.err" &
+  pids+=($!)
+done
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || fail "concurrent build $((i + 1)) failed: $(cat "$T/c$((i + 1)).err")"
+done
+for v in 1 2 3 4; do
+  assert_eq "$(cut -d' ' -f2 "$T/c$((2 * v - 1)).out")" "$(cut -d' ' -f2 "$T/c$((2 * v)).out")" "two racing builds of 2.0.$v"
+done
+assert_eq '["hello:2.0.1","hello:2.0.2","hello:2.0.3","hello:2.0.4"]' \
+  "$("$KILN" --store "$CS" images --json | jq -c '[.[].name] | sort')" "tags after concurrent builds"
+"$KILN" --store "$CS" store fsck --json >"$T/cfsck.json" || fail "fsck after concurrent builds: $(cat "$T/cfsck.json")"
+assert_eq '{"ok":true,"leftovers":[]}' "$(jq -c '{ok, leftovers}' "$T/cfsck.json")" "fsck after concurrent builds"

@@ -138,6 +138,9 @@ assert_eq "$(jq -S . "$T/config.json")" "$(skopeo inspect --config "oci:$T/from-
 "$KILN" --store "$S" export hello:1.0.0 "docker-archive:$T/named.tar:example.com/team/hello:v1" >/dev/null
 assert_eq '["example.com/team/hello:v1"]' "$(tar -xOf "$T/named.tar" manifest.json | jq -c '.[0].RepoTags')"
 skopeo inspect "docker-archive:$T/named.tar" >/dev/null
+"$KILN" --store "$S" build "$HELLO" -q --output "docker-archive:$T/built.tar:example.com/built:v2" >/dev/null 2>&1
+assert_eq '["example.com/built:v2"]' "$(tar -xOf "$T/built.tar" manifest.json | jq -c '.[0].RepoTags')" "build --output docker-archive:"
+assert_eq "$DIFF_IDS" "$(skopeo inspect "docker-archive:$T/built.tar" | jq -c .Layers)" "skopeo inspect of build --output docker-archive:"
 
 step "export rootfs: tar lists every entry with numeric owners and mtime 0"
 "$KILN" --store "$S" export hello:1.0.0 "rootfs:$T/rootfs.tar" >/dev/null
