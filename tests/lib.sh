@@ -20,8 +20,11 @@ if [[ ! -x $KILN ]]; then
 fi
 
 # The caller's environment must not leak into builds: every test that wants
-# a build date, a store or a template path says so.
-unset SOURCE_DATE_EPOCH KILN_STORE KILN_TEMPLATE_PATH
+# a build date or a store says so. Stock templates come from this checkout
+# wherever the binary was built (kiln looks beside the binary otherwise,
+# which finds them only for a build dir directly below the source dir).
+unset SOURCE_DATE_EPOCH KILN_STORE
+export KILN_TEMPLATE_PATH=$SRC_DIR/templates
 export LC_ALL=C TZ=UTC
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/kiln-test.XXXXXX")
