@@ -252,6 +252,19 @@ plain_case "--source-date-epoch abc" \
   '--source-date-epoch must be a Unix timestamp in seconds (a whole number), not "abc"' \
   build "$HELLO" --source-date-epoch abc
 plain_case "--source-date-epoch 1.5" '--source-date-epoch must be a Unix timestamp' build "$HELLO" --source-date-epoch 1.5
+step "--source-date-epoch 8589934592, past what a ustar mtime field holds"
+# Either kiln writes it (a PAX mtime record) or refuses it with exit 1 before
+# writing a blob; today it refuses while writing the first layer.
+rc=0
+"$KILN" --store "$T/epoch-store" build "$HELLO" --source-date-epoch 8589934592 --output "rootfs:$T/epoch.tar" \
+  >"$T/epoch.out" 2>"$T/epoch.err" || rc=$?
+if [[ $rc -eq 0 ]]; then
+  assert_eq "2242-03-16 12:56:32" "$(TZ=UTC tar --full-time -tvf "$T/epoch.tar" | awk '{print $4 " " $5}' | sort -u)"
+else
+  assert_eq 1 "$rc" "exit code for an out-of-range build date"
+  assert_contains "$(cat "$T/epoch.err")" "8589934592"
+  assert_eq 0 "$(find "$T/epoch-store/blobs" -type f 2>/dev/null | wc -l)" "blobs written for a refused build date"
+fi
 step "SOURCE_DATE_EPOCH=abc"
 expect_error 1 'SOURCE_DATE_EPOCH must be a Unix timestamp in seconds (a whole number), not "abc"' \
   env SOURCE_DATE_EPOCH=abc "$KILN" --store "$S" build "$HELLO"
