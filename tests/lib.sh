@@ -1,7 +1,7 @@
 # Shared helpers for kiln's integration tests. Source it first:
 #   source "$(dirname "$0")/../lib.sh"
 # Each test gets a fresh temp dir ($T, removed on exit unless KILN_TEST_KEEP=1)
-# and a store inside it; nothing outside $T is written.
+# and a store inside it; nothing outside $T (and CLEANUP_DIRS) is written.
 # Needs bash, coreutils, jq, perl (perl-base only), GNU tar; the tests that
 # use them also skopeo and umoci (setup.sh installs all of them).
 set -euo pipefail
