@@ -8,7 +8,7 @@ packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git
   # libraries the engine links
-  libarchive-dev libssl-dev libzstd-dev zlib1g-dev libisal-dev
+  libarchive-dev libssl-dev libzstd-dev zlib1g-dev libdeflate-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev
   # independent readers of kiln's output, used by the integration tests

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -88,8 +89,18 @@ std::vector<std::string> TemplatePath() {
       if (PathExists(bin + rel)) dirs.push_back(AbsolutePath(bin + rel));
     }
   }
-  return dirs;
+  if (PathExists(KILN_SOURCE_TEMPLATES))
+    dirs.push_back(AbsolutePath(KILN_SOURCE_TEMPLATES));
+  std::vector<std::string> unique;
+  for (const auto& d : dirs) {
+    if (std::find(unique.begin(), unique.end(), d) == unique.end())
+      unique.push_back(d);
+  }
+  return unique;
 }
+
+// The largest mtime a ustar header holds (11 octal digits): year 2242.
+constexpr uint64_t kMaxBuildDate = 077777777777ULL;
 
 int64_t BuildDate(const std::optional<std::string>& flag) {
   std::string text;
@@ -104,10 +115,15 @@ int64_t BuildDate(const std::optional<std::string>& flag) {
     return 0;
   }
   auto v = ParseUint(text);
-  if (!v || *v > 253402300799ULL) {
+  if (!v) {
     throw UserError(
         from + " must be a Unix timestamp in seconds (a whole number), not " +
         Quote(text));
+  }
+  if (*v > kMaxBuildDate) {
+    throw UserError(from + " " + text + " is after " +
+                    std::to_string(kMaxBuildDate) +
+                    " (2242-03-16), the last time a tar header can hold");
   }
   return static_cast<int64_t>(*v);
 }
@@ -147,6 +163,8 @@ int RunBuild(const Globals& g, const BuildArgs& args,
     options.compression = c;
   }
   options.compression_level = args.compression_level;
+  if (args.jobs < 0)
+    throw UserError("--jobs must be 0 (every CPU) or a positive number");
   options.threads = args.jobs;
   options.replace = args.replace;
   options.locked = args.locked;

@@ -14,7 +14,7 @@ double Seconds(std::chrono::steady_clock::duration d) {
 }
 
 std::string Rate(uint64_t bytes, double seconds) {
-  if (seconds <= 0.001) return "";
+  if (seconds < 0.001) seconds = 0.001;  // below the clock's resolution
   return HumanBytes(
              static_cast<uint64_t>(static_cast<double>(bytes) / seconds)) +
          "/s";

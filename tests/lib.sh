@@ -1,7 +1,7 @@
 # Shared helpers for kiln's integration tests. Source it first:
 #   source "$(dirname "$0")/../lib.sh"
 # Each test gets a fresh temp dir ($T, removed on exit unless KILN_TEST_KEEP=1)
-# and a store inside it; nothing outside $T is written.
+# and a store inside it; nothing outside $T (and CLEANUP_DIRS) is written.
 # Needs bash, coreutils, jq, perl (perl-base only), GNU tar; the tests that
 # use them also skopeo and umoci (setup.sh installs all of them).
 set -euo pipefail
@@ -20,8 +20,11 @@ if [[ ! -x $KILN ]]; then
 fi
 
 # The caller's environment must not leak into builds: every test that wants
-# a build date, a store or a template path says so.
-unset SOURCE_DATE_EPOCH KILN_STORE KILN_TEMPLATE_PATH
+# a build date or a store says so. Stock templates come from this checkout
+# wherever the binary was built (kiln looks beside the binary otherwise,
+# which finds them only for a build dir directly below the source dir).
+unset SOURCE_DATE_EPOCH KILN_STORE
+export KILN_TEMPLATE_PATH=$SRC_DIR/templates
 export LC_ALL=C TZ=UTC
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/kiln-test.XXXXXX")
@@ -119,20 +122,23 @@ store_fingerprint() {
 }
 
 # expect_error EXPECTED_EXIT EXPECTED_SUBSTRING CMD...
-# Runs CMD; checks its exit code, that stderr starts with "kiln: error: " and
-# contains EXPECTED_SUBSTRING. Leaves stderr in $ERR and stdout in $OUT.
+# Runs CMD; checks its exit code, that stderr has a "kiln: error: " line
+# (progress lines may come before it) and that the error contains
+# EXPECTED_SUBSTRING. Leaves stderr from the error line on in $ERR, all of
+# stderr in $ERR_ALL and stdout in $OUT.
 expect_error() {
   local want_rc=$1 want_msg=$2
   shift 2
   local rc=0
   "$@" >"$T/.out" 2>"$T/.err" || rc=$?
   OUT=$(cat "$T/.out")
-  ERR=$(cat "$T/.err")
+  ERR_ALL=$(cat "$T/.err")
+  ERR=$(sed -n '/^kiln: error: /,$p' "$T/.err")
   if [[ $rc -ne $want_rc ]]; then
-    fail "exit $rc, expected $want_rc: $*"$'\n'"  stderr: $ERR"$'\n'"  stdout: $OUT"
+    fail "exit $rc, expected $want_rc: $*"$'\n'"  stderr: $ERR_ALL"$'\n'"  stdout: $OUT"
   fi
-  if [[ $ERR != "kiln: error: "* ]]; then
-    fail "stderr does not start with 'kiln: error: ': $*"$'\n'"  stderr: $ERR"
+  if [[ -z $ERR ]]; then
+    fail "no 'kiln: error: ' line on stderr: $*"$'\n'"  stderr: $ERR_ALL"
   fi
   assert_contains "$ERR" "$want_msg" "stderr of: $*"
 }
@@ -147,6 +153,8 @@ expect_template_error() {
   local file=$1 line=$2 col=$3 msg=$4
   shift 4
   expect_error 1 "$msg" "$@"
+  # Templates are checked whole before any layer is written, so nothing comes first.
+  assert_eq "$ERR" "$ERR_ALL" "stderr before the template error"
   local first src caret
   first=$(sed -n 1p <<<"$ERR")
   src=$(sed -n 2p <<<"$ERR")

@@ -176,6 +176,13 @@ BuildResult Build(const BuildOptions& options, const Store& store,
                   BuildObserver* observer) {
   Template t = LoadTemplate(options.load);
   Compression compression = options.compression.value_or(t.compression);
+  if (!ValidLevel(compression, options.compression_level)) {
+    throw UserError(
+        "--compression-level " + std::to_string(options.compression_level) +
+        ": " + CompressionName(compression) + " levels are 1 to " +
+        std::to_string(compression == Compression::kZstd ? kMaxZstdLevel
+                                                         : kMaxGzipLevel));
+  }
   if (options.build_date < 0)
     throw UserError("the build date (SOURCE_DATE_EPOCH) cannot be negative");
   for (const auto& out : options.outputs) {

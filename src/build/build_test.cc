@@ -9,6 +9,7 @@
 #include "image/export.h"
 #include "image/image.h"
 #include "image/inspect.h"
+#include "tar/tar_reader.h"
 
 namespace kiln {
 namespace {
@@ -158,6 +159,16 @@ TEST_F(BuildTest, ExportsRoundTrip) {
   ExportImage(image, ParseReference("docker-archive:" + ctx.path() + "/d.tar"),
               store_);
   EXPECT_TRUE(PathExists(ctx.path() + "/root.tar"));
+  // A compressed name gets a compressed file, readable as what it says.
+  ExportImage(image, ParseReference("rootfs:" + ctx.path() + "/root.tar.gz"),
+              store_);
+  auto reader = TarReader::Open(ctx.path() + "/root.tar.gz", "root.tar.gz");
+  TarHeader h;
+  size_t entries = 0;
+  while (reader->Next(&h)) ++entries;
+  EXPECT_EQ(entries, Files("app:1.0.0").size());
+  std::string head = ReadFile(ctx.path() + "/root.tar.gz").substr(0, 2);
+  EXPECT_EQ(head, "\x1f\x8b");
   EXPECT_TRUE(PathExists(ctx.path() + "/d.tar"));
 }
 

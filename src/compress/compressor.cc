@@ -67,11 +67,13 @@ class GzipCompressor : public Compressor {
     job->done = pool_.Submit([raw, level] {
       // One compressor per worker thread and level, reused across blocks.
       thread_local std::unique_ptr<libdeflate_compressor, DeflateFree> c;
-      thread_local int c_level = -1;
-      if (c_level != level) {
+      thread_local int c_level = 0;  // 0: none allocated yet
+      if (!c || c_level != level) {
         c.reset(libdeflate_alloc_compressor(level));
-        c_level = level;
-        if (!c) throw InternalError("libdeflate: cannot allocate a compressor");
+        c_level = c ? level : 0;
+        if (!c)
+          throw InternalError("libdeflate: cannot allocate a level " +
+                              std::to_string(level) + " compressor");
       }
       raw->out.resize(libdeflate_gzip_compress_bound(c.get(), raw->in.size()));
       size_t n =
@@ -157,8 +159,18 @@ class ZstdCompressor : public Compressor {
 
 }  // namespace
 
+bool ValidLevel(Compression algorithm, int level) {
+  if (level == 0) return true;
+  return algorithm == Compression::kZstd ? level >= 1 && level <= kMaxZstdLevel
+                                         : level >= 1 && level <= kMaxGzipLevel;
+}
+
 std::unique_ptr<Compressor> NewCompressor(const CompressionOptions& options,
                                           ByteSink& out) {
+  if (!ValidLevel(options.algorithm, options.level)) {
+    throw InternalError("compression level " + std::to_string(options.level) +
+                        " is out of range");
+  }
   int threads = options.threads > 0 ? options.threads : DefaultThreads();
   if (options.algorithm == Compression::kZstd) {
     return std::make_unique<ZstdCompressor>(options.level ? options.level : 3,

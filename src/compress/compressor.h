@@ -26,6 +26,11 @@ class Compressor : public ByteSink {
   virtual void Finish() = 0;
 };
 
+inline constexpr int kMaxGzipLevel = 12;  // libdeflate's range
+inline constexpr int kMaxZstdLevel = 19;  // beyond: --ultra memory use
+// 0 (the default) or a level the algorithm has.
+bool ValidLevel(Compression algorithm, int level);
+
 std::unique_ptr<Compressor> NewCompressor(const CompressionOptions& options,
                                           ByteSink& out);
 

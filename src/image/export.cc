@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "compress/compressor.h"
 #include "core/strings.h"
 #include "tar/tar_reader.h"
 #include "tar/tar_writer.h"
@@ -180,9 +181,19 @@ std::string ExportRootfs(const Image& image, const Reference& dest,
   for (const auto& [path, e] : tree.entries()) entries.push_back(e);
   OrderHardlinks(&entries);
   AtomicFile out(dest.path);
-  TarWriter tar(out, CreatedEpoch(image.config));
+  // FILE.tar.gz / .tgz / .tar.zst are compressed as their names say.
+  std::unique_ptr<Compressor> compressor;
+  const std::string& p = dest.path;
+  if (EndsWith(p, ".gz") || EndsWith(p, ".tgz")) {
+    compressor = NewCompressor({Compression::kGzip, 0, 0}, out);
+  } else if (EndsWith(p, ".zst") || EndsWith(p, ".tzst")) {
+    compressor = NewCompressor({Compression::kZstd, 0, 0}, out);
+  }
+  ByteSink& sink = compressor ? static_cast<ByteSink&>(*compressor) : out;
+  TarWriter tar(sink, CreatedEpoch(image.config));
   for (const auto& e : entries) tar.Add(e);
   tar.Finish();
+  if (compressor) compressor->Finish();
   out.Commit();
   return "rootfs:" + dest.path;
 }

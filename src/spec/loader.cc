@@ -691,6 +691,18 @@ Doc ParseDoc(const std::string& path, const std::string& shown) {
   } catch (const YAML::Exception& e) {
     SourceLocation loc{file, e.mark.line + 1, e.mark.column + 1};
     if (e.mark.line < 0) loc.line = 0;
+    // At the end of the file yaml-cpp points past the last line: show that
+    // line's end.
+    std::string_view text = file->text;
+    while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    int last_line =
+        static_cast<int>(std::count(text.begin(), text.end(), '\n')) + 1;
+    if (loc.line > last_line && !text.empty()) {
+      size_t start = text.rfind('\n');
+      start = start == std::string_view::npos ? 0 : start + 1;
+      loc.line = last_line;
+      loc.column = static_cast<int>(text.size() - start) + 1;
+    }
     throw ErrorAt(loc, "invalid YAML: " + e.msg);
   }
   if (!doc.root.IsMap()) {

@@ -184,8 +184,16 @@ TEST_F(LoaderTest, VariablesAndSet) {
 }
 
 TEST_F(LoaderTest, YamlSyntaxAndDuplicates) {
-  EXPECT_EQ(ErrorOf(std::string(kHead) + "layers: [\n"),
-            "T/kiln.yaml:5:1: invalid YAML: end of sequence flow not found");
+  EXPECT_EQ(
+      ErrorOf(std::string(kHead) + "layers: [\n"),
+      "T/kiln.yaml:4:10: invalid YAML: end of sequence flow not found\n"  // the
+                                                                          // end
+                                                                          // of
+                                                                          // the
+                                                                          // last
+                                                                          // line
+      "layers: [\n"
+      "         ^");
   EXPECT_EQ(ErrorOf(std::string(kHead) + "base: scratch\nbase: other\n"),
             "T/kiln.yaml:5:1: \"base\" appears twice in the template\n"
             "base: other\n"

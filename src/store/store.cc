@@ -77,7 +77,7 @@ bool Store::Tag(const std::string& name_tag, const Descriptor& manifest,
       if (!replace) {
         throw UserError(
             name_tag + " already holds " + it->digest.ToString() +
-            " and versions are immutable; " + "this build is " +
+            " and versions are immutable; " + "this image is " +
             manifest.digest.ToString() +
             ". Bump the version, or pass --replace to move the tag");
       }

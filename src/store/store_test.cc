@@ -93,7 +93,7 @@ TEST(Store, VersionsAreImmutable) {
     EXPECT_EQ(e.kind(), ErrorKind::kUser);
     EXPECT_EQ(e.message(),
               "app:1.0.0 already holds " + one.digest.ToString() +
-                  " and versions are immutable; this build is " +
+                  " and versions are immutable; this image is " +
                   two.digest.ToString() +
                   ". Bump the version, or pass --replace to move the tag");
   }

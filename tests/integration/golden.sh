@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The manifest digest of examples/hello with default settings equals the
 # checked-in tests/golden/hello.digest (see tests/golden/README.md).
+# shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
 golden_file=$TESTS_DIR/golden/hello.digest

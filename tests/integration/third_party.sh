@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kiln's output read by independent tools: skopeo (containers/image), umoci
 # (opencontainers/umoci), GNU tar, and the kernel (chroot and run the binary).
+# shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 need_tool skopeo umoci jq tar perl base64
 
@@ -137,6 +138,9 @@ assert_eq "$(jq -S . "$T/config.json")" "$(skopeo inspect --config "oci:$T/from-
 "$KILN" --store "$S" export hello:1.0.0 "docker-archive:$T/named.tar:example.com/team/hello:v1" >/dev/null
 assert_eq '["example.com/team/hello:v1"]' "$(tar -xOf "$T/named.tar" manifest.json | jq -c '.[0].RepoTags')"
 skopeo inspect "docker-archive:$T/named.tar" >/dev/null
+"$KILN" --store "$S" build "$HELLO" -q --output "docker-archive:$T/built.tar:example.com/built:v2" >/dev/null 2>&1
+assert_eq '["example.com/built:v2"]' "$(tar -xOf "$T/built.tar" manifest.json | jq -c '.[0].RepoTags')" "build --output docker-archive:"
+assert_eq "$DIFF_IDS" "$(skopeo inspect "docker-archive:$T/built.tar" | jq -c .Layers)" "skopeo inspect of build --output docker-archive:"
 
 step "export rootfs: tar lists every entry with numeric owners and mtime 0"
 "$KILN" --store "$S" export hello:1.0.0 "rootfs:$T/rootfs.tar" >/dev/null
@@ -220,3 +224,45 @@ assert_eq "hello from kiln" "$(cat "$zroot/etc/hello.txt")"
 assert_eq 755 "$(stat -c %a "$zroot/usr/bin/hello")"
 assert_eq 750 "$(stat -c %a "$zroot/var/lib/hello")"
 assert_eq hello "$(readlink "$zroot/usr/bin/hi")"
+
+step "edge cases: long names and link targets, UTF-8, big ids, setuid, the latest ustar mtime"
+E=$T/edge
+long=$(printf 'd%.0s' {1..60})/$(printf 'e%.0s' {1..60})/$(printf 'f%.0s' {1..60})
+longname=file-with-a-long-name-$(printf 'x%.0s' {1..80})
+longtarget=$(printf 'z%.0s' {1..150})
+mkdir -p "$E/tree/$long" "$E/tree/späce dir"
+echo long >"$E/tree/$long/$longname"
+echo utf8 >"$E/tree/späce dir/ünï cödé.txt"
+ln -s "$longtarget" "$E/tree/longlink"
+cat >"$E/kiln.yaml" <<'YAML'
+apiVersion: kiln.dev/v1
+name: edge
+version: 1.0.0
+layers:
+  - name: edge
+    files:
+      - {src: tree, dest: /opt}
+      - {dest: /usr/bin/suid, content: "x", mode: "4755"}
+    dirs:
+      - {path: /big, owner: "3000000:3000001"}
+YAML
+# 8589934591 is the largest mtime a ustar header holds (11 octal digits).
+"$KILN" --store "$T/edge-store" build "$E/kiln.yaml" --source-date-epoch 8589934591 --output "rootfs:$T/edge.tar" -q \
+  >/dev/null 2>"$T/edge.err" || fail "edge build: $(cat "$T/edge.err")"
+# C.UTF-8: GNU tar prints other names with octal escapes in the C locale.
+LC_ALL=C.UTF-8 TZ=UTC tar --numeric-owner --full-time -tvf "$T/edge.tar" >"$T/edge.list"
+edge_line() { grep -F -- " $1" "$T/edge.list" | sed 's/  */ /g' || fail "no $1 in the rootfs tar:"$'\n'"$(cat "$T/edge.list")"; }
+assert_eq "-rw-r--r-- 0/0 5 2242-03-16 12:56:31 opt/$long/$longname" "$(edge_line "opt/$long/$longname")"
+assert_eq "lrwxrwxrwx 0/0 0 2242-03-16 12:56:31 opt/longlink -> $longtarget" "$(edge_line "opt/longlink")"
+assert_eq "-rw-r--r-- 0/0 5 2242-03-16 12:56:31 opt/späce dir/ünï cödé.txt" "$(edge_line "opt/späce dir/ünï")"
+assert_eq "drwxr-xr-x 3000000/3000001 0 2242-03-16 12:56:31 big/" "$(edge_line "big/")"
+assert_eq "-rwsr-xr-x 0/0 1 2242-03-16 12:56:31 usr/bin/suid" "$(edge_line "usr/bin/suid")"
+umoci unpack --rootless --image "$T/edge-store:edge:1.0.0" "$T/edge-bundle" >/dev/null 2>"$T/edge-umoci.err" ||
+  fail "umoci unpack of the edge image: $(cat "$T/edge-umoci.err")"
+ER=$T/edge-bundle/rootfs
+assert_eq long "$(cat "$ER/opt/$long/$longname")"
+assert_eq utf8 "$(cat "$ER/opt/späce dir/ünï cödé.txt")"
+assert_eq "$longtarget" "$(readlink "$ER/opt/longlink")"
+assert_eq 4755 "$(stat -c %a "$ER/usr/bin/suid")"
+mtree_owners "$(ls "$T"/edge-bundle/sha256_*.mtree)" >"$T/owners.tsv"
+assert_eq "3000000:3000001" "$(owner_of big)" "owner of /big (over 2^21: not in ustar's octal fields)"
