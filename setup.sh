@@ -13,6 +13,9 @@ packages=(
   libgtest-dev libgmock-dev
   # independent readers of kiln's output, used by the integration tests
   skopeo umoci jq
+  # the registry fixture: a real registry (distribution 2.8), bcrypt htpasswd,
+  # a throw-away CA, the fault-injecting proxy
+  docker-registry apache2-utils openssl curl python3
 )
 
 missing=()
