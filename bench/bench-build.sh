@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 runs=${1:-5}
 kiln=${KILN_BIN:-$root/build/kiln}
-corpus=$here/corpus/rootfs
+corpus=${KILN_BENCH_CORPUS:-$here/corpus/rootfs}
 for tool in zstd gzip openssl tar /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install zstd time)" >&2; exit 2; }
 done

@@ -295,8 +295,11 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   result.manifest.platform = t.platform;
 
   // 5. Name it, then write the copies.
-  result.tag_moved =
-      store.Tag(result.reference, result.manifest, options.replace);
+  // Publishing hints live on the store's entry, not in the image.
+  Descriptor entry = result.manifest;
+  if (!t.publish_tags.empty())
+    entry.annotations[kPublishTagsAnnotation] = Join(t.publish_tags, ",");
+  result.tag_moved = store.Tag(result.reference, entry, options.replace);
   if (!options.outputs.empty()) {
     Reference self;
     self.name = t.name;

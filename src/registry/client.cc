@@ -210,7 +210,8 @@ void RegistryClient::WillPush(const std::string& repo) {
   push_repos_.insert(repo);
 }
 
-bool RegistryClient::Authenticate(const HttpResponse& r, const std::string& scope, bool already_fresh,
+bool RegistryClient::Authenticate(const HttpResponse& r,
+                                  const std::string& scope, bool already_fresh,
                                   const std::string& sent) {
   std::lock_guard<std::mutex> serial(auth_mu_);
   // Another thread may have fetched a token while this request was out.
@@ -329,7 +330,9 @@ HttpResponse RegistryClient::SendFollowingRedirects(HttpRequest request) {
   throw EnvError(host_ + ": too many redirects for " + request.method);
 }
 
-HttpResponse RegistryClient::Do(const MakeRequest& make, const std::string& requested_scope, bool retry) {
+HttpResponse RegistryClient::Do(const MakeRequest& make,
+                                const std::string& requested_scope,
+                                bool retry) {
   std::string scope = requested_scope;
   {
     std::lock_guard<std::mutex> lock(mu_);

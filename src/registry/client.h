@@ -103,8 +103,8 @@ class RegistryClient {
                   bool retry = true);
   HttpResponse SendFollowingRedirects(HttpRequest request);
   std::string AuthHeader(const std::string& scope);
-  bool Authenticate(const HttpResponse& challenge, const std::string& scope, bool already_fresh,
-                    const std::string& sent);
+  bool Authenticate(const HttpResponse& challenge, const std::string& scope,
+                    bool already_fresh, const std::string& sent);
   void Backoff(int attempt, const HttpResponse* response);
   std::string UploadUrl(const std::string& location, const Digest& digest);
   std::string Absolute(const std::string& location);

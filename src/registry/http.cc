@@ -152,13 +152,15 @@ class CurlTransport : public HttpTransport {
       }
       if (!t.error.empty())
         throw EnvError(m + " " + request.url + ": " + t.error);
-      if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
-          rc == CURLE_SSL_CERTPROBLEM) {
+      if (rc == CURLE_PEER_FAILED_VERIFICATION ||
+          rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM) {
         // A certificate nobody vouches for will not start vouching on retry.
-        throw TlsTrustError(m + " " + request.url + ": " + curl_easy_strerror(rc) +
+        throw TlsTrustError(m + " " + request.url + ": " +
+                            curl_easy_strerror(rc) +
                             " (trust its CA with --ca-file CA.pem)");
       }
-      throw EnvError(m + " " + request.url + ": " + curl_easy_strerror(rc), /*retryable=*/true);
+      throw EnvError(m + " " + request.url + ": " + curl_easy_strerror(rc),
+                     /*retryable=*/true);
     }
     return response;
   }

@@ -49,7 +49,8 @@ struct TlsOptions {
 // plain HTTP, and retrying does not help.
 class TlsTrustError : public Error {
  public:
-  explicit TlsTrustError(std::string message) : Error(ErrorKind::kEnvironment, std::move(message)) {}
+  explicit TlsTrustError(std::string message)
+      : Error(ErrorKind::kEnvironment, std::move(message)) {}
 };
 
 class HttpTransport {

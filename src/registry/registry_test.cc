@@ -19,7 +19,8 @@ class FakeTransport : public HttpTransport {
     std::vector<std::string> headers;
     std::string body;
   };
-  std::function<HttpResponse(const HttpRequest&, const std::string& body)> handler;
+  std::function<HttpResponse(const HttpRequest&, const std::string& body)>
+      handler;
   std::vector<Seen> seen;
 
   HttpResponse Send(const HttpRequest& r) override {
@@ -30,7 +31,8 @@ class FakeTransport : public HttpTransport {
     }
     seen.push_back({r.method, r.url, r.headers, body});
     HttpResponse resp = handler(r, body);
-    if (r.download && resp.status == 200) r.download->Write(resp.body.data(), resp.body.size());
+    if (r.download && resp.status == 200)
+      r.download->Write(resp.body.data(), resp.body.size());
     return resp;
   }
   bool SawHeader(size_t i, const std::string& prefix) const {
@@ -41,7 +43,8 @@ class FakeTransport : public HttpTransport {
   }
 };
 
-HttpResponse Status(int status, std::map<std::string, std::string> headers = {}, std::string body = "") {
+HttpResponse Status(int status, std::map<std::string, std::string> headers = {},
+                    std::string body = "") {
   HttpResponse r;
   r.status = status;
   for (auto& [k, v] : headers) r.headers[k].push_back(v);
@@ -53,7 +56,8 @@ HttpResponse Status(int status, std::map<std::string, std::string> headers = {},
 struct Fixture {
   std::shared_ptr<FakeTransport> fake = std::make_shared<FakeTransport>();
   std::vector<std::string> warnings;
-  RegistryClient Client(const std::string& host = "127.0.0.1:5000", std::optional<Credentials> creds = std::nullopt) {
+  RegistryClient Client(const std::string& host = "127.0.0.1:5000",
+                        std::optional<Credentials> creds = std::nullopt) {
     RegistryOptions o;
     o.transport = fake;
     o.backoff_ms = 0;
@@ -75,20 +79,25 @@ TEST(WwwAuthenticate, ParsesChallengesAndQuotedValues) {
   EXPECT_EQ(c[1].scheme, "basic");
   EXPECT_EQ(c[1].params.at("realm"), "x \"y\"");
   EXPECT_TRUE(ParseWwwAuthenticate("").empty());
-  EXPECT_EQ(ParseWwwAuthenticate("Bearer realm=\"unterminated").at(0).params.at("realm"), "unterminated");
+  EXPECT_EQ(ParseWwwAuthenticate("Bearer realm=\"unterminated")
+                .at(0)
+                .params.at("realm"),
+            "unterminated");
   EXPECT_EQ(ParseWwwAuthenticate("Basic").at(0).scheme, "basic");
   EXPECT_EQ(ParseWwwAuthenticate("Bearer ==,=").at(0).scheme, "bearer");
 }
 
 TEST(Base64, RoundTrips) {
-  for (std::string s : {"", "a", "ab", "abc", "user:p@ss:word"}) EXPECT_EQ(Base64Decode(Base64Encode(s)), s);
+  for (std::string s : {"", "a", "ab", "abc", "user:p@ss:word"})
+    EXPECT_EQ(Base64Decode(Base64Encode(s)), s);
   EXPECT_EQ(Base64Encode("kiln:secret"), "a2lsbjpzZWNyZXQ=");
   EXPECT_FALSE(Base64Decode("abc").has_value());
 }
 
 TEST(Credentials, FromDockerConfigAndHelpers) {
   TempDir home;
-  home.Write(".docker/config.json", R"({"auths":{"reg.example.com":{"auth":"a2lsbjpzZWNyZXQ="},
+  home.Write(".docker/config.json",
+             R"({"auths":{"reg.example.com":{"auth":"a2lsbjpzZWNyZXQ="},
     "https://index.docker.io/v1/":{"auth":"aHViOmh1YnB3"}},"credHelpers":{"helped.example.com":"kilntest"}})");
   CredentialOptions o;
   o.home = home.path();
@@ -99,10 +108,13 @@ TEST(Credentials, FromDockerConfigAndHelpers) {
   EXPECT_EQ(LookupCredentials("docker.io", o)->username, "hub");
   EXPECT_FALSE(LookupCredentials("other.example.com", o));
   // A credential helper speaking the docker-credential protocol.
-  home.Write("bin/docker-credential-kilntest",
-             "#!/bin/sh\nread server\n[ \"$server\" = helped.example.com ] || exit 1\n"
-             "echo '{\"ServerURL\":\"helped.example.com\",\"Username\":\"bot\",\"Secret\":\"tok\"}'\n",
-             0755);
+  home.Write(
+      "bin/docker-credential-kilntest",
+      "#!/bin/sh\nread server\n[ \"$server\" = helped.example.com ] || exit 1\n"
+      "echo "
+      "'{\"ServerURL\":\"helped.example.com\",\"Username\":\"bot\",\"Secret\":"
+      "\"tok\"}'\n",
+      0755);
   std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
   setenv("PATH", (home.path() + "/bin:" + path).c_str(), 1);
   auto h = LookupCredentials("helped.example.com", o);
@@ -116,26 +128,34 @@ TEST(Credentials, FromDockerConfigAndHelpers) {
 
 TEST(Client, LoopbackFallsBackToPlainHttpWithAWarning) {
   Fixture f;
-  f.fake->handler = [](const HttpRequest& r, const std::string&) -> HttpResponse {
-    if (r.url.rfind("https://", 0) == 0) throw EnvError("SSL connect error", true);
+  f.fake->handler = [](const HttpRequest& r,
+                       const std::string&) -> HttpResponse {
+    if (r.url.rfind("https://", 0) == 0)
+      throw EnvError("SSL connect error", true);
     return Status(r.url.find("/blobs/") != std::string::npos ? 404 : 200);
   };
   RegistryClient c = f.Client();
   EXPECT_FALSE(c.BlobSize("app", Sha256Of("x")).has_value());
-  EXPECT_EQ(f.fake->seen.back().url, "http://127.0.0.1:5000/v2/app/blobs/" + Sha256Of("x").ToString());
+  EXPECT_EQ(f.fake->seen.back().url,
+            "http://127.0.0.1:5000/v2/app/blobs/" + Sha256Of("x").ToString());
   ASSERT_EQ(f.warnings.size(), 1u);
-  EXPECT_EQ(f.warnings[0], "127.0.0.1:5000: using plain HTTP, without TLS (a loopback registry)");
+  EXPECT_EQ(
+      f.warnings[0],
+      "127.0.0.1:5000: using plain HTTP, without TLS (a loopback registry)");
 
   Fixture remote;
   remote.fake->handler = f.fake->handler;
   RegistryClient r = remote.Client("registry.example.com");
-  EXPECT_THROW(r.BlobSize("app", Sha256Of("x")), Error);  // no downgrade for a remote host
+  EXPECT_THROW(r.BlobSize("app", Sha256Of("x")),
+               Error);  // no downgrade for a remote host
 }
 
 TEST(Client, UntrustedCertificatesAreNeverDowngraded) {
   Fixture f;
-  f.fake->handler = [](const HttpRequest& r, const std::string&) -> HttpResponse {
-    if (r.url.rfind("https://", 0) == 0) throw TlsTrustError("certificate not trusted");
+  f.fake->handler = [](const HttpRequest& r,
+                       const std::string&) -> HttpResponse {
+    if (r.url.rfind("https://", 0) == 0)
+      throw TlsTrustError("certificate not trusted");
     return Status(200);
   };
   RegistryClient c = f.Client();
@@ -146,13 +166,15 @@ TEST(Client, UntrustedCertificatesAreNeverDowngraded) {
     EXPECT_EQ(e.kind(), ErrorKind::kEnvironment);
     EXPECT_FALSE(e.retryable());
   }
-  for (const auto& s : f.fake->seen) EXPECT_EQ(s.url.rfind("http://", 0), std::string::npos);
+  for (const auto& s : f.fake->seen)
+    EXPECT_EQ(s.url.rfind("http://", 0), std::string::npos);
 }
 
 TEST(Client, BearerTokensAreFetchedOncePerScope) {
   Fixture f;
   int token_requests = 0;
-  f.fake->handler = [&](const HttpRequest& r, const std::string&) -> HttpResponse {
+  f.fake->handler = [&](const HttpRequest& r,
+                        const std::string&) -> HttpResponse {
     if (r.url == "https://reg/v2/") return Status(401);
     if (r.url.rfind("https://auth/token", 0) == 0) {
       ++token_requests;
@@ -163,7 +185,9 @@ TEST(Client, BearerTokensAreFetchedOncePerScope) {
     for (const auto& h : r.headers) {
       if (h == "Authorization: Bearer T1") return Status(404);
     }
-    return Status(401, {{"www-authenticate", R"(Bearer realm="https://auth/token",service="reg")"}});
+    return Status(401,
+                  {{"www-authenticate",
+                    R"(Bearer realm="https://auth/token",service="reg")"}});
   };
   RegistryClient c = f.Client("reg", Credentials{"u", "p"});
   EXPECT_FALSE(c.BlobSize("app", Sha256Of("a")));
@@ -172,13 +196,15 @@ TEST(Client, BearerTokensAreFetchedOncePerScope) {
   // The token request carried the credentials; the registry never saw them.
   for (size_t i = 0; i < f.fake->seen.size(); ++i) {
     bool to_auth = f.fake->seen[i].url.rfind("https://auth/", 0) == 0;
-    EXPECT_EQ(f.fake->SawHeader(i, "Authorization: Basic"), to_auth) << f.fake->seen[i].url;
+    EXPECT_EQ(f.fake->SawHeader(i, "Authorization: Basic"), to_auth)
+        << f.fake->seen[i].url;
   }
 }
 
 TEST(Client, RefusedCredentialsAreTheUsersError) {
   Fixture f;
-  f.fake->handler = [](const HttpRequest& r, const std::string&) -> HttpResponse {
+  f.fake->handler = [](const HttpRequest& r,
+                       const std::string&) -> HttpResponse {
     return Status(401, {{"www-authenticate", R"(Basic realm="r")"}});
   };
   RegistryClient c = f.Client("reg", Credentials{"u", "wrong-password"});
@@ -187,7 +213,8 @@ TEST(Client, RefusedCredentialsAreTheUsersError) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kUser);
-    EXPECT_EQ(e.message(), "reg: authentication failed with the configured credentials");
+    EXPECT_EQ(e.message(),
+              "reg: authentication failed with the configured credentials");
     EXPECT_EQ(e.message().find("wrong-password"), std::string::npos);
   }
 }
@@ -195,7 +222,8 @@ TEST(Client, RefusedCredentialsAreTheUsersError) {
 TEST(Client, RetriesServerErrorsAndHonoursRetryAfter) {
   Fixture f;
   int calls = 0;
-  f.fake->handler = [&](const HttpRequest& r, const std::string&) -> HttpResponse {
+  f.fake->handler = [&](const HttpRequest& r,
+                        const std::string&) -> HttpResponse {
     if (r.url.find("/blobs/") == std::string::npos) return Status(200);
     ++calls;
     if (calls == 1) return Status(503);
@@ -208,28 +236,39 @@ TEST(Client, RetriesServerErrorsAndHonoursRetryAfter) {
   EXPECT_EQ(c.counters().retries, 3u);
 
   calls = -100;  // fail for good
-  f.fake->handler = [&](const HttpRequest& r, const std::string&) -> HttpResponse {
-    return r.url.find("/blobs/") == std::string::npos ? Status(200) : Status(500);
+  f.fake->handler = [&](const HttpRequest& r,
+                        const std::string&) -> HttpResponse {
+    return r.url.find("/blobs/") == std::string::npos ? Status(200)
+                                                      : Status(500);
   };
   try {
     c.BlobSize("app", Sha256Of("a"));
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kEnvironment);
-    EXPECT_NE(e.message().find("gave up after 6 attempts"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("gave up after 6 attempts"), std::string::npos)
+        << e.message();
   }
 }
 
 TEST(Client, RedirectsNeverCarryCredentialsToAnotherHost) {
   Fixture f;
   std::string blob = "layer bytes";
-  Descriptor d{media::kLayerGzip, Sha256Of(blob), static_cast<int64_t>(blob.size()), "", {}, std::nullopt};
-  f.fake->handler = [&](const HttpRequest& r, const std::string&) -> HttpResponse {
+  Descriptor d{media::kLayerGzip,
+               Sha256Of(blob),
+               static_cast<int64_t>(blob.size()),
+               "",
+               {},
+               std::nullopt};
+  f.fake->handler = [&](const HttpRequest& r,
+                        const std::string&) -> HttpResponse {
     if (r.url == "https://reg/v2/") return Status(200);
     if (r.url.rfind("https://reg/", 0) == 0) {
       bool authed = false;
-      for (const auto& h : r.headers) authed |= h.rfind("Authorization: Basic", 0) == 0;
-      if (!authed) return Status(401, {{"www-authenticate", R"(Basic realm="r")"}});
+      for (const auto& h : r.headers)
+        authed |= h.rfind("Authorization: Basic", 0) == 0;
+      if (!authed)
+        return Status(401, {{"www-authenticate", R"(Basic realm="r")"}});
       return Status(307, {{"location", "https://cdn.example.com/blob?sig=1"}});
     }
     return Status(200, {}, blob);
@@ -241,15 +280,24 @@ TEST(Client, RedirectsNeverCarryCredentialsToAnotherHost) {
   EXPECT_TRUE(layout.HasBlob(d.digest));
   const auto& last = f.fake->seen.back();
   EXPECT_EQ(last.url, "https://cdn.example.com/blob?sig=1");
-  for (const auto& h : last.headers) EXPECT_EQ(h.rfind("Authorization", 0), std::string::npos) << h;
+  for (const auto& h : last.headers)
+    EXPECT_EQ(h.rfind("Authorization", 0), std::string::npos) << h;
 }
 
 TEST(Client, DownloadsAreVerifiedBeforeTheyEnterTheStore) {
   Fixture f;
   std::string blob = "the real bytes";
-  Descriptor d{media::kLayerGzip, Sha256Of(blob), static_cast<int64_t>(blob.size()), "", {}, std::nullopt};
-  f.fake->handler = [&](const HttpRequest& r, const std::string&) -> HttpResponse {
-    return r.url.find("/blobs/") == std::string::npos ? Status(200) : Status(200, {}, "the fake bytes");
+  Descriptor d{media::kLayerGzip,
+               Sha256Of(blob),
+               static_cast<int64_t>(blob.size()),
+               "",
+               {},
+               std::nullopt};
+  f.fake->handler = [&](const HttpRequest& r,
+                        const std::string&) -> HttpResponse {
+    return r.url.find("/blobs/") == std::string::npos
+               ? Status(200)
+               : Status(200, {}, "the fake bytes");
   };
   TempDir dir;
   Layout layout = Layout::Open(dir.path(), true);
@@ -261,22 +309,30 @@ TEST(Client, DownloadsAreVerifiedBeforeTheyEnterTheStore) {
 
 TEST(Client, ChunkedUploadsResumeWhereTheRegistryStopped) {
   Fixture f;
-  std::string data = "0123456789abcdefghij";  // 20 bytes: chunks of 4 (monolithic_max 10)
+  std::string data =
+      "0123456789abcdefghij";  // 20 bytes: chunks of 4 (monolithic_max 10)
   std::string received;
   bool dropped = false;
-  f.fake->handler = [&](const HttpRequest& r, const std::string& body) -> HttpResponse {
+  f.fake->handler = [&](const HttpRequest& r,
+                        const std::string& body) -> HttpResponse {
     if (r.url == "https://reg/v2/") return Status(200);
-    if (r.method == "POST") return Status(202, {{"location", "/v2/app/blobs/uploads/u1"}});
+    if (r.method == "POST")
+      return Status(202, {{"location", "/v2/app/blobs/uploads/u1"}});
     if (r.method == "PATCH") {
-      if (received.size() == 8 && !dropped) {  // the third chunk: half arrives, then the connection drops
+      if (received.size() == 8 && !dropped) {  // the third chunk: half arrives,
+                                               // then the connection drops
         dropped = true;
         received += body.substr(0, 2);
         throw EnvError("connection reset", true);
       }
       received += body;
-      return Status(202, {{"location", "/v2/app/blobs/uploads/u1"}, {"range", "0-" + std::to_string(received.size() - 1)}});
+      return Status(202,
+                    {{"location", "/v2/app/blobs/uploads/u1"},
+                     {"range", "0-" + std::to_string(received.size() - 1)}});
     }
-    if (r.method == "GET") return Status(204, {{"range", "0-" + std::to_string(received.size() - 1)}});
+    if (r.method == "GET")
+      return Status(204,
+                    {{"range", "0-" + std::to_string(received.size() - 1)}});
     if (r.method == "PUT") {
       EXPECT_NE(r.url.find("digest=sha256%3A"), std::string::npos);
       return Status(received == data ? 201 : 400);
@@ -285,7 +341,12 @@ TEST(Client, ChunkedUploadsResumeWhereTheRegistryStopped) {
   };
   TempDir dir;
   std::string path = dir.Write("blob", data);
-  Descriptor d{media::kLayerGzip, Sha256Of(data), static_cast<int64_t>(data.size()), "", {}, std::nullopt};
+  Descriptor d{media::kLayerGzip,
+               Sha256Of(data),
+               static_cast<int64_t>(data.size()),
+               "",
+               {},
+               std::nullopt};
   RegistryClient c = f.Client("reg");
   c.UploadBlob("app", d, path);
   EXPECT_TRUE(dropped);
@@ -294,10 +355,14 @@ TEST(Client, ChunkedUploadsResumeWhereTheRegistryStopped) {
 
 TEST(Client, ManifestsAreCheckedAgainstTheirDigest) {
   Fixture f;
-  std::string manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"})";
-  f.fake->handler = [&](const HttpRequest& r, const std::string&) -> HttpResponse {
+  std::string manifest =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"})";
+  f.fake->handler = [&](const HttpRequest& r,
+                        const std::string&) -> HttpResponse {
     if (r.url == "https://reg/v2/") return Status(200);
-    return Status(200, {{"content-type", "application/vnd.oci.image.manifest.v1+json"}}, manifest);
+    return Status(
+        200, {{"content-type", "application/vnd.oci.image.manifest.v1+json"}},
+        manifest);
   };
   RegistryClient c = f.Client("reg");
   auto m = c.GetManifest("app", "1.0.0");
@@ -307,8 +372,10 @@ TEST(Client, ManifestsAreCheckedAgainstTheirDigest) {
 }
 
 TEST(Tags, VersionsAreImmutableOthersMove) {
-  for (const char* t : {"1.4.2", "v2", "1.0.0-rc.1", "2.0.0_build.5", "1"}) EXPECT_TRUE(IsVersionTag(t)) << t;
-  for (const char* t : {"latest", "stable", "main", "sha256-abc", "dev-1"}) EXPECT_FALSE(IsVersionTag(t)) << t;
+  for (const char* t : {"1.4.2", "v2", "1.0.0-rc.1", "2.0.0_build.5", "1"})
+    EXPECT_TRUE(IsVersionTag(t)) << t;
+  for (const char* t : {"latest", "stable", "main", "sha256-abc", "dev-1"})
+    EXPECT_FALSE(IsVersionTag(t)) << t;
 }
 
 TEST(Channels, HistoryTagIsReserved) {

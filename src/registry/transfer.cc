@@ -96,7 +96,16 @@ TransferResult Push(const Store& store, const Reference& source,
     throw UserError(dest.ToString() + ": the source is " +
                     at.descriptor.digest.ToString());
   }
-  for (const auto& t : options.also_tags) {
+  std::vector<std::string> also_tags = options.also_tags;
+  if (auto it = at.descriptor.annotations.find(kPublishTagsAnnotation);
+      it != at.descriptor.annotations.end()) {
+    for (const auto& t : Split(it->second, ',')) {
+      if (!t.empty() &&
+          std::find(also_tags.begin(), also_tags.end(), t) == also_tags.end())
+        also_tags.push_back(t);
+    }
+  }
+  for (const auto& t : also_tags) {
     if (!IsTag(t))
       throw UserError("--also-tag " + Quote(t) + " is not a valid tag");
   }
@@ -110,8 +119,7 @@ TransferResult Push(const Store& store, const Reference& source,
   if (!tag.empty()) {
     auto current = client.ManifestDigest(dest.name, tag);
     if (current && *current != at.descriptor.digest && IsVersionTag(tag) &&
-        std::find(options.also_tags.begin(), options.also_tags.end(), tag) ==
-            options.also_tags.end()) {
+        std::find(also_tags.begin(), also_tags.end(), tag) == also_tags.end()) {
       throw UserError(
           result.destination + " already holds " + current->ToString() +
           "; version tags are immutable and this image is " +
@@ -188,7 +196,7 @@ TransferResult Push(const Store& store, const Reference& source,
     client.PutManifest(dest.name, top.descriptor.digest.ToString(), top.bytes,
                        top.descriptor.media_type);
   }
-  for (const auto& t : options.also_tags) {
+  for (const auto& t : also_tags) {
     if (t == tag) continue;
     client.PutManifest(dest.name, t, top.bytes, top.descriptor.media_type);
     result.tags.push_back(t);

@@ -289,6 +289,7 @@ struct Partial {
   AccountsSpec accounts;
   ConfigSpec config;
   std::map<std::string, std::string> annotations;
+  std::optional<std::vector<std::string>> publish_tags;
   FieldLocations locs;
 };
 
@@ -598,7 +599,8 @@ ConfigSpec ReadConfig(Reader& r, const YAML::Node& node) {
 Partial ReadPartial(Reader& r, const std::string& context) {
   MapNode m(r, r.doc().root, "the template",
             {"apiVersion", "name", "version", "base", "platform", "compression",
-             "args", "extends", "layers", "accounts", "config", "annotations"});
+             "args", "extends", "layers", "accounts", "config", "annotations",
+             "publish"});
   Partial p;
   p.locs = m.Locations();
   p.name = m.OptString("name");
@@ -615,6 +617,17 @@ Partial ReadPartial(Reader& r, const std::string& context) {
   if (m.Has("config")) p.config = ReadConfig(r, m.Get("config"));
   if (m.Has("annotations"))
     p.annotations = r.StringMap(m.Get("annotations"), "annotations");
+  if (m.Has("publish")) {
+    MapNode pub(r, m.Get("publish"), "publish", {"tags"});
+    std::vector<std::string> tags;
+    if (pub.Has("tags")) tags = r.StringList(pub.Get("tags"), "publish.tags");
+    for (const auto& t : tags) {
+      if (!IsTag(t))
+        throw ErrorAt(pub.ValueLoc("tags"),
+                      "publish.tags: " + Quote(t) + " is not a valid tag");
+    }
+    p.publish_tags = tags;
+  }
   return p;
 }
 
@@ -667,6 +680,7 @@ void MergeInto(Partial& base, Partial&& child) {
   }
   for (auto& [k, v] : o.locs.fields) c.locs.fields[k] = v;
   for (auto& [k, v] : child.annotations) base.annotations[k] = v;
+  if (child.publish_tags) base.publish_tags = std::move(child.publish_tags);
 }
 
 Doc ParseDoc(const std::string& path, const std::string& shown) {
@@ -980,6 +994,7 @@ Template LoadTemplate(const LoadOptions& options) {
   t.accounts = std::move(merged.accounts);
   t.config = std::move(merged.config);
   t.annotations = std::move(merged.annotations);
+  t.publish_tags = merged.publish_tags.value_or(std::vector<std::string>{});
   return t;
 }
 

@@ -165,6 +165,8 @@ struct Template {
   AccountsSpec accounts;
   ConfigSpec config;
   std::map<std::string, std::string> annotations;
+  // Floating tags `kiln push` adds beside the version ("1.4", "latest").
+  std::vector<std::string> publish_tags;
   // The files read, the template first, then what it extends (for provenance).
   std::vector<std::string> sources;
   std::string

@@ -24,6 +24,10 @@ struct FsckReport {
   bool ok() const { return corrupt.empty() && missing.empty(); }
 };
 
+// On a store entry: floating tags `kiln push` adds ("1.4,latest"), from the
+// template's publish.tags.
+inline constexpr char kPublishTagsAnnotation[] = "dev.kiln.publish.tags";
+
 struct StoredImage {
   std::string name;  // "hello:1.0.0"
   Descriptor manifest;
