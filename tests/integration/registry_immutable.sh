@@ -2,9 +2,10 @@
 # Immutable versions and moving channels in a registry: other content pushed
 # to an existing version tag fails (exit 1) and changes nothing (the tag
 # keeps its digest, nothing is uploaded); the same content again is a no-op;
-# floating tags (--also-tag latest) move; promote / rollback / history round
-# trip between two machines that share nothing but the registry (two fresh
-# stores). Concurrent promotes: see registry_concurrent_promote.sh.
+# floating tags (--also-tag, the template's publish tags) move; promote /
+# rollback / history round trip between two machines that share nothing but
+# the registry (two fresh stores). Concurrent promotes: see
+# registry_concurrent_promote.sh (known bug).
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=/dev/null
@@ -73,6 +74,19 @@ step "a floating tag moves on a plain push too"
 kiln_ok pushdev0 --store "$S" push hello:1.0.0 "docker://$REG_PLAIN/$APP:dev"
 kiln_ok pushdev1 --store "$S" push hello:1.0.1 "docker://$REG_PLAIN/$APP:dev"
 assert_eq "$V1" "$(remote_digest "$REG_PLAIN/$APP:dev")" "dev moved"
+
+step "the template's publish tags follow the push, beside --also-tag"
+sed 's/^version: 1.0.0$/version: 1.0.2\npublish: {tags: ["1.0", edge]}/' "$HELLO" >"$T/hello-1.0.2.yaml"
+grep -q '^publish: ' "$T/hello-1.0.2.yaml" || fail "no publish: line in the 1.0.2 template"
+V2=$(build_digest --store "$S" build "$T/hello-1.0.2.yaml" --context "$HELLO_DIR" --set "GREETING=hello 1.0.2")
+kiln_ok push2 --store "$S" push hello:1.0.2 "docker://$REG_PLAIN/$APP" --also-tag latest --json
+assert_eq '["1.0.2","1.0","edge","latest"]' "$(jq -c '.tags | .[:1] + (.[1:] | sort)' "$T/push2.out")" \
+  "tags of a push of a template with publish tags"
+for t in 1.0.2 1.0 edge latest; do
+  assert_eq "$V2" "$(remote_digest "$REG_PLAIN/$APP:$t")" "tag $t after the 1.0.2 push"
+done
+assert_eq "$V0" "$(remote_digest "$REG_PLAIN/$APP:1.0.0")" "1.0.0 stays"
+assert_eq "$V1" "$(remote_digest "$REG_PLAIN/$APP:1.0.1")" "1.0.1 stays"
 
 # --- channels, from two machines: A promotes, B reads and rolls back.
 A=$T/machine-a
