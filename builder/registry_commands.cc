@@ -7,6 +7,7 @@
 #include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "commands.h"
 #include "core/strings.h"
@@ -24,8 +25,13 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
+// Each distinct warning once per run, however many clients meet the same host.
 void Warn(const std::string& message) {
-  std::fprintf(stderr, "kiln: warning: %s\n", message.c_str());
+  static std::mutex mu;
+  static std::set<std::string> said;
+  std::lock_guard<std::mutex> lock(mu);
+  if (said.insert(message).second)
+    std::fprintf(stderr, "kiln: warning: %s\n", message.c_str());
 }
 
 }  // namespace

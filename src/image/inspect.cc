@@ -1,5 +1,7 @@
 #include "image/inspect.h"
 
+#include "core/strings.h"
+
 namespace kiln {
 
 ImageInfo InspectImage(const Reference& ref, const Store& store, bool files) {
@@ -22,6 +24,19 @@ ImageInfo InspectImage(const Reference& ref, const Store& store, bool files) {
   return info;
 }
 
+namespace {
+
+// Size of an image's config and layers; created from its annotation.
+void Summarize(const Store& store, const Descriptor& d, ImageSummary* s) {
+  Manifest m = Manifest::Parse(store.layout().ReadBlob(d), s->name);
+  s->size += static_cast<uint64_t>(m.config.size);
+  for (const auto& l : m.layers) s->size += static_cast<uint64_t>(l.size);
+  auto it = m.annotations.find(annotation::kCreated);
+  if (it != m.annotations.end() && s->created.empty()) s->created = it->second;
+}
+
+}  // namespace
+
 std::vector<ImageSummary> ListImages(const Store& store) {
   std::vector<ImageSummary> out;
   for (const auto& stored : store.List()) {
@@ -30,14 +45,23 @@ std::vector<ImageSummary> ListImages(const Store& store) {
     s.manifest = stored.manifest;
     if (stored.manifest.platform)
       s.platform = stored.manifest.platform->ToString();
-    if (IsManifestType(stored.manifest.media_type) &&
-        store.layout().HasBlob(stored.manifest.digest)) {
-      Manifest m = Manifest::Parse(store.layout().ReadBlob(stored.manifest),
-                                   stored.name);
-      s.size = static_cast<uint64_t>(m.config.size);
-      for (const auto& l : m.layers) s.size += static_cast<uint64_t>(l.size);
-      auto it = m.annotations.find(annotation::kCreated);
-      if (it != m.annotations.end()) s.created = it->second;
+    const Layout& layout = store.layout();
+    if (!layout.HasBlob(stored.manifest.digest)) {
+      out.push_back(std::move(s));
+      continue;
+    }
+    if (IsManifestType(stored.manifest.media_type)) {
+      Summarize(store, stored.manifest, &s);
+    } else if (IsIndexType(stored.manifest.media_type)) {
+      // An index: its platforms, and the images of them this store holds.
+      std::vector<std::string> platforms;
+      for (const auto& child :
+           Index::Parse(layout.ReadBlob(stored.manifest), s.name).manifests) {
+        if (child.platform) platforms.push_back(child.platform->ToString());
+        if (IsManifestType(child.media_type) && layout.HasBlob(child.digest))
+          Summarize(store, child, &s);
+      }
+      s.platform = Join(platforms, ",");
     }
     out.push_back(std::move(s));
   }

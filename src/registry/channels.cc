@@ -1,8 +1,8 @@
 #include "registry/channels.h"
 
-#include <chrono>
+#include <algorithm>
+#include <cstdio>
 #include <random>
-#include <thread>
 
 #include "core/strings.h"
 
@@ -10,12 +10,15 @@ namespace kiln {
 namespace {
 
 constexpr char kEmptyMediaType[] = "application/vnd.oci.empty.v1+json";
-constexpr int kAttempts = 8;
+constexpr char kMoveAnnotation[] = "dev.kiln.move";
+constexpr size_t kMaxChannelLength = 64;  // the move tags must stay under 128
 
 void CheckChannel(const std::string& channel) {
-  if (!IsTag(channel) || IsTag(HistoryTag(channel)) == false ||
+  if (!IsTag(channel) || channel.size() > kMaxChannelLength ||
       StartsWith(channel, "_kiln.")) {
-    throw UserError("channel " + Quote(channel) + " is not a valid tag name");
+    throw UserError("channel " + Quote(channel) +
+                    " is not a valid channel name (a tag of at most " +
+                    std::to_string(kMaxChannelLength) + " characters)");
   }
 }
 
@@ -53,37 +56,21 @@ std::string NewId() {
   return buf;
 }
 
-void WriteHistory(RegistryClient& client, const std::string& repo,
-                  const std::string& channel,
-                  const std::vector<ChannelMove>& moves) {
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& m : moves) list.push_back(ToJson(m));
-  nlohmann::json doc = {{"format", "kiln-channel-history"},
-                        {"version", 1},
-                        {"channel", channel},
-                        {"moves", list}};
-  Descriptor layer =
-      client.UploadBytes(repo, CanonicalJson(doc), kHistoryMediaType);
-  Descriptor config = client.UploadBytes(repo, "{}", kEmptyMediaType);
-  Manifest m;
-  m.artifact_type = kHistoryMediaType;
-  m.config = config;
-  m.layers = {layer};
-  m.annotations["dev.kiln.channel"] = channel;
-  client.PutManifest(repo, HistoryTag(channel), CanonicalJson(m.ToJson()),
-                     media::kManifest);
+// "20261127T053000Z": sorts like the time it names.
+std::string CompactTime(int64_t unix_seconds) {
+  std::string out;
+  for (char c : Rfc3339(unix_seconds)) {
+    if (c != '-' && c != ':') out += c;
+  }
+  return out;
 }
 
 // The digests the channel has held, as a stack: promotes push, rollbacks pop.
 std::vector<std::string> Stack(const std::vector<ChannelMove>& moves) {
   std::vector<std::string> stack;
   for (const auto& m : moves) {
-    if (m.action == "rollback") {
-      if (!stack.empty()) stack.pop_back();
-      if (stack.empty() || stack.back() != m.digest) stack.push_back(m.digest);
-    } else if (stack.empty() || stack.back() != m.digest) {
-      stack.push_back(m.digest);
-    }
+    if (m.action == "rollback" && !stack.empty()) stack.pop_back();
+    if (stack.empty() || stack.back() != m.digest) stack.push_back(m.digest);
   }
   return stack;
 }
@@ -97,63 +84,112 @@ std::string VersionOf(const RegistryClient::FetchedManifest& m) {
   }
 }
 
-// Moves the channel to `target` and records `move`, retrying until the
-// history holds it.
-ChannelMove Move(
-    RegistryClient& client, const std::string& repo, const std::string& channel,
-    const std::function<ChannelMove(const std::vector<ChannelMove>&)>& decide) {
-  for (int attempt = 1;; ++attempt) {
-    std::vector<ChannelMove> history = ChannelHistory(client, repo, channel);
-    ChannelMove move = decide(history);
-    auto target = client.GetManifest(repo, move.digest);
-    if (!target)
-      throw UserError("docker://" + client.host() + "/" + repo + "@" +
-                      move.digest + ": no such image in the registry");
-    move.version = VersionOf(*target);
-    client.PutManifest(repo, channel, target->bytes, target->media_type);
-    history.push_back(move);
-    WriteHistory(client, repo, channel, history);
-    // Another writer may have replaced the history in between: check.
-    for (const auto& m : ChannelHistory(client, repo, channel)) {
-      if (m.id == move.id) return move;
-    }
-    if (attempt >= kAttempts) {
-      throw EnvError("channel " + channel +
-                         ": could not record the move after " +
-                         std::to_string(kAttempts) +
-                         " attempts (too many concurrent moves)",
-                     true);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50 * attempt));
+// A channel's move tags, in order: "PREFIX000042.20261127T053000Z.ID". The
+// sequence number orders the moves; time and a random id keep two moves made
+// at once from sharing a tag.
+std::vector<std::string> MoveTags(RegistryClient& client,
+                                  const std::string& repo,
+                                  const std::string& channel) {
+  std::vector<std::string> tags;
+  for (auto& t : client.ListTags(repo)) {
+    if (StartsWith(t, MoveTagPrefix(channel))) tags.push_back(std::move(t));
   }
+  std::sort(tags.begin(), tags.end());
+  return tags;
+}
+
+uint64_t NextSequence(const std::vector<std::string>& tags,
+                      const std::string& channel) {
+  uint64_t next = 1;
+  for (const auto& t : tags) {
+    auto seq = ParseUint(t.substr(MoveTagPrefix(channel).size(), 6));
+    if (seq && *seq >= next) next = *seq + 1;
+  }
+  return next;
+}
+
+// Points the channel at a manifest of the repository; returns it.
+RegistryClient::FetchedManifest PointChannel(RegistryClient& client,
+                                             const std::string& repo,
+                                             const std::string& channel,
+                                             const std::string& digest) {
+  auto target = client.GetManifest(repo, digest);
+  if (!target) {
+    throw UserError("docker://" + client.host() + "/" + repo + "@" + digest +
+                    ": no such image in the registry");
+  }
+  client.PutManifest(repo, channel, target->bytes, target->media_type);
+  return *target;
+}
+
+// Moves the channel and records the move as its own artifact; then makes sure
+// the channel ends where the history does, so that when two machines move it
+// at once both converge on the history's last word.
+ChannelMove Move(RegistryClient& client, const std::string& repo,
+                 const std::string& channel, ChannelMove move, int64_t now,
+                 const std::vector<std::string>& tags) {
+  move.version = VersionOf(PointChannel(client, repo, channel, move.digest));
+  std::string record = CanonicalJson(ToJson(move));
+  Manifest m;
+  m.artifact_type = kMoveMediaType;
+  m.config = client.UploadBytes(repo, "{}", kEmptyMediaType);
+  m.layers = {client.UploadBytes(repo, record, kMoveMediaType)};
+  m.annotations[kMoveAnnotation] = record;
+  m.annotations["dev.kiln.channel"] = channel;
+  char seq[24];
+  snprintf(seq, sizeof seq, "%06llu",
+           static_cast<unsigned long long>(NextSequence(tags, channel)));
+  client.PutManifest(repo,
+                     MoveTagPrefix(channel) + seq + "." + CompactTime(now) +
+                         "." + move.id.substr(0, 8),
+                     CanonicalJson(m.ToJson()), media::kManifest);
+  std::vector<std::string> held = Stack(ChannelHistory(client, repo, channel));
+  if (!held.empty()) {
+    auto current = client.ManifestDigest(repo, channel);
+    if (!current || current->ToString() != held.back())
+      PointChannel(client, repo, channel, held.back());
+  }
+  return move;
+}
+
+ChannelMove NewMove(RegistryClient& client, const std::string& repo,
+                    const std::string& channel, const char* action,
+                    const std::string& digest, const MoveContext& context) {
+  ChannelMove m;
+  m.id = NewId();
+  m.action = action;
+  m.digest = digest;
+  auto current = client.ManifestDigest(repo, channel);
+  m.from = current ? current->ToString() : "";
+  m.time = Rfc3339(context.now);
+  m.actor = context.actor;
+  m.ci = context.ci;
+  return m;
 }
 
 }  // namespace
 
-std::string HistoryTag(const std::string& channel) {
-  return "_kiln.history." + channel;
+std::string MoveTagPrefix(const std::string& channel) {
+  return "_kiln.move." + channel + ".";
 }
 
 std::vector<ChannelMove> ChannelHistory(RegistryClient& client,
                                         const std::string& repo,
                                         const std::string& channel) {
   CheckChannel(channel);
-  auto m = client.GetManifest(repo, HistoryTag(channel));
-  if (!m) return {};
-  std::string what =
-      "docker://" + client.host() + "/" + repo + ":" + HistoryTag(channel);
-  Manifest manifest = Manifest::Parse(m->bytes, what);
-  if (manifest.artifact_type != kHistoryMediaType ||
-      manifest.layers.size() != 1) {
-    throw EnvError(what + " is not a kiln channel history");
-  }
-  auto doc = ParseJson(client.ReadBlob(repo, manifest.layers[0]), what);
-  if (doc.value("format", "") != "kiln-channel-history" ||
-      doc.value("version", 0) != 1) {
-    throw EnvError(what + ": unknown history format (a newer kiln?)");
-  }
   std::vector<ChannelMove> moves;
-  for (const auto& j : doc["moves"]) moves.push_back(FromJson(j));
+  for (const auto& t : MoveTags(client, repo, channel)) {
+    std::string what = "docker://" + client.host() + "/" + repo + ":" + t;
+    auto m = client.GetManifest(repo, t);
+    if (!m) continue;  // deleted since the listing
+    Manifest manifest = Manifest::Parse(m->bytes, what);
+    auto it = manifest.annotations.find(kMoveAnnotation);
+    if (manifest.artifact_type != kMoveMediaType ||
+        it == manifest.annotations.end()) {
+      throw EnvError(what + " is not a kiln channel move");
+    }
+    moves.push_back(FromJson(ParseJson(it->second, what)));
+  }
   return moves;
 }
 
@@ -161,43 +197,28 @@ ChannelMove Promote(RegistryClient& client, const std::string& repo,
                     const Digest& digest, const std::string& channel,
                     const MoveContext& context) {
   CheckChannel(channel);
-  return Move(client, repo, channel, [&](const std::vector<ChannelMove>&) {
-    ChannelMove m;
-    m.id = NewId();
-    m.action = "promote";
-    m.digest = digest.ToString();
-    auto current = client.ManifestDigest(repo, channel);
-    m.from = current ? current->ToString() : "";
-    m.time = Rfc3339(context.now);
-    m.actor = context.actor;
-    m.ci = context.ci;
-    return m;
-  });
+  std::vector<std::string> tags = MoveTags(client, repo, channel);
+  return Move(
+      client, repo, channel,
+      NewMove(client, repo, channel, "promote", digest.ToString(), context),
+      context.now, tags);
 }
 
 ChannelMove Rollback(RegistryClient& client, const std::string& repo,
                      const std::string& channel, const MoveContext& context) {
   CheckChannel(channel);
-  return Move(
-      client, repo, channel, [&](const std::vector<ChannelMove>& history) {
-        std::vector<std::string> stack = Stack(history);
-        if (stack.size() < 2) {
-          throw UserError("channel " + channel + " of docker://" +
-                          client.host() + "/" + repo +
-                          " has no earlier digest to roll back to" +
-                          (history.empty() ? " (it has no history)" : ""));
-        }
-        ChannelMove m;
-        m.id = NewId();
-        m.action = "rollback";
-        m.digest = stack[stack.size() - 2];
-        auto current = client.ManifestDigest(repo, channel);
-        m.from = current ? current->ToString() : "";
-        m.time = Rfc3339(context.now);
-        m.actor = context.actor;
-        m.ci = context.ci;
-        return m;
-      });
+  std::vector<std::string> tags = MoveTags(client, repo, channel);
+  std::vector<ChannelMove> history = ChannelHistory(client, repo, channel);
+  std::vector<std::string> stack = Stack(history);
+  if (stack.size() < 2) {
+    throw UserError("channel " + channel + " of docker://" + client.host() +
+                    "/" + repo + " has no earlier digest to roll back to" +
+                    (history.empty() ? " (it has no history)" : ""));
+  }
+  return Move(client, repo, channel,
+              NewMove(client, repo, channel, "rollback",
+                      stack[stack.size() - 2], context),
+              context.now, tags);
 }
 
 }  // namespace kiln

@@ -1,9 +1,9 @@
 // Release channels in a registry: a channel is a tag ("stable", "canary")
-// that moves; its history — every promote and rollback, with the digest,
-// version, time and who — is an OCI artifact under a reserved tag in the same
-// repository ("_kiln.history.CHANNEL"), so any machine can read it and roll
-// back. Concurrent moves are not lost: each writer re-reads the history after
-// writing and retries until its move is in it.
+// that moves. Every move — promote or rollback, with the digest, version, time
+// and who — is its own small OCI artifact under a reserved tag in the same
+// repository ("_kiln.move.CHANNEL.TIME.ID"), so any machine can read the
+// history and roll back, and two machines moving a channel at once never
+// overwrite each other's record (registries have no compare-and-swap).
 #pragma once
 
 #include <cstdint>
@@ -14,8 +14,8 @@
 
 namespace kiln {
 
-inline constexpr char kHistoryMediaType[] =
-    "application/vnd.kiln.channel-history.v1+json";
+inline constexpr char kMoveMediaType[] =
+    "application/vnd.kiln.channel-move.v1+json";
 
 struct ChannelMove {
   std::string id;       // unique per move
@@ -34,7 +34,8 @@ struct MoveContext {
   std::string ci;
 };
 
-std::string HistoryTag(const std::string& channel);
+// The reserved tag prefix of a channel's moves: "_kiln.move.CHANNEL.".
+std::string MoveTagPrefix(const std::string& channel);
 std::vector<ChannelMove> ChannelHistory(RegistryClient& client,
                                         const std::string& repo,
                                         const std::string& channel);

@@ -353,13 +353,14 @@ HttpResponse RegistryClient::Do(const MakeRequest& make,
       r = SendFollowingRedirects(request);
     } catch (const Error& e) {
       if (!e.retryable() || !retry || ++attempt >= options_.attempts) {
+        // Once the budget is spent, callers must not start another round.
+        bool exhausted = retry && e.retryable();
         throw Error(e.kind(),
                     host_ + ": " + e.message() +
-                        (attempt >= options_.attempts
-                             ? " (gave up after " + std::to_string(attempt) +
-                                   " attempts)"
-                             : ""),
-                    e.retryable());
+                        (exhausted ? " (gave up after " +
+                                         std::to_string(attempt) + " attempts)"
+                                   : ""),
+                    e.retryable() && !exhausted);
       }
       ++counters_.retries;
       Backoff(attempt, nullptr);
@@ -390,7 +391,7 @@ HttpResponse RegistryClient::Do(const MakeRequest& make,
                          request.url.substr(Origin(request.url).size()) + ": " +
                          Explain(r) + " (gave up after " +
                          std::to_string(attempt) + " attempts)",
-                     true);
+                     /*retryable=*/false);
     }
     return r;
   }
@@ -454,6 +455,14 @@ void RegistryClient::UploadBlob(const std::string& repo, const Descriptor& d,
                                 const std::function<void(uint64_t)>& progress) {
   const std::string scope = Scope(repo, true);
   const uint64_t size = static_cast<uint64_t>(d.size);
+  const std::string what = host_ + ": uploading " + d.digest.ToString();
+  std::optional<HttpResponse>
+      last;  // the refusal to back off from (Retry-After)
+  auto refuse = [&](const HttpResponse& r, const std::string& doing) {
+    last = r;
+    return EnvError(what + ": " + doing + Explain(r),
+                    r.status >= 500 || r.status == 429);
+  };
   auto start = [&] {
     HttpResponse r = Do(
         [&] {
@@ -463,10 +472,8 @@ void RegistryClient::UploadBlob(const std::string& repo, const Descriptor& d,
           return q;
         },
         scope);
-    if (r.status != 202 || r.Header("location").empty()) {
-      throw EnvError(host_ + ": starting the upload of " + d.digest.ToString() +
-                     ": " + Explain(r));
-    }
+    if (r.status != 202 || r.Header("location").empty())
+      throw refuse(r, "starting: ");
     return Absolute(r.Header("location"));
   };
   auto body = [&](HttpRequest& q, uint64_t offset, uint64_t n) {
@@ -476,103 +483,93 @@ void RegistryClient::UploadBlob(const std::string& repo, const Descriptor& d,
     q.upload_size = n;
     q.headers.push_back("Content-Type: application/octet-stream");
   };
-  for (int attempt = 1;; ++attempt) {
-    try {
-      std::string location = start();
-      if (size <= options_.monolithic_max) {
-        HttpResponse r = Do(
+  // Chunks, resuming from what the registry says it holds after a fault.
+  // Registries append a PATCH at their own offset, so a resume needs the exact
+  // one: "Range: 0-0" may mean 0 or 1 byte, and then the session starts over.
+  auto chunked = [&](std::string location) {
+    uint64_t offset = 0;
+    int faults = 0;
+    while (offset < size) {
+      uint64_t n = std::min(options_.chunk_size, size - offset);
+      HttpResponse r;
+      try {
+        r = Do(
             [&] {
               HttpRequest q;
-              q.method = "PUT";
-              q.url = UploadUrl(location, d.digest);
-              body(q, 0, size);
+              q.method = "PATCH";
+              q.url = location;
+              q.headers.push_back("Content-Range: " + std::to_string(offset) +
+                                  "-" + std::to_string(offset + n - 1));
+              body(q, offset, n);
               return q;
             },
             scope, false);
-        if (r.status == 201) return;
-        throw EnvError(
-            host_ + ": uploading " + d.digest.ToString() + ": " + Explain(r),
-            r.status >= 500 || r.status == 429);
-      }
-      // Chunks, resuming from what the registry says it has after a fault.
-      uint64_t offset = 0;
-      int faults = 0;
-      while (offset < size) {
-        uint64_t n = std::min(options_.chunk_size, size - offset);
-        HttpResponse r;
-        bool ok = false;
-        try {
-          r = Do(
-              [&] {
-                HttpRequest q;
-                q.method = "PATCH";
-                q.url = location;
-                q.headers.push_back("Content-Range: " + std::to_string(offset) +
-                                    "-" + std::to_string(offset + n - 1));
-                body(q, offset, n);
-                return q;
-              },
-              scope, false);
-          ok = r.status == 202;
-          if (!ok && r.status < 500 && r.status != 429 && r.status != 416) {
-            throw EnvError(host_ + ": uploading " + d.digest.ToString() + ": " +
-                           Explain(r));
-          }
-        } catch (const Error& e) {
-          if (!e.retryable()) throw;
-        }
-        if (ok) {
+        if (r.status == 202) {
           if (!r.Header("location").empty())
             location = Absolute(r.Header("location"));
           offset += n;
           continue;
         }
-        if (++faults >= options_.attempts) {
-          throw EnvError(host_ + ": uploading " + d.digest.ToString() +
-                             ": gave up after " + std::to_string(faults) +
-                             " faults",
-                         true);
-        }
-        ++counters_.retries;
-        Backoff(faults, r.status ? &r : nullptr);
-        HttpResponse status = Do(
-            [&] {
-              HttpRequest q;
-              q.url = location;
-              return q;
-            },
-            scope);
-        if (status.status != 204) break;  // the session is gone: start over
-        if (!status.Header("location").empty())
-          location = Absolute(status.Header("location"));
-        std::string range = status.Header("range");  // "0-LAST"
-        size_t dash = range.find('-');
-        auto last = dash == std::string::npos
-                        ? std::nullopt
-                        : ParseUint(range.substr(dash + 1));
-        offset = last ? *last + 1 : 0;
+        if (r.status < 500 && r.status != 429 && r.status != 416)
+          throw refuse(r, "");
+      } catch (const Error& e) {
+        if (!e.retryable()) throw;
       }
-      if (offset < size)
-        throw EnvError(host_ + ": the upload session for " +
-                           d.digest.ToString() + " was lost",
-                       true);
-      HttpResponse done = Do(
+      if (++faults >= options_.attempts)
+        throw EnvError(what + ": too many faults in one upload session", true);
+      ++counters_.retries;
+      Backoff(faults, r.status ? &r : nullptr);
+      HttpResponse status = Do(
+          [&] {
+            HttpRequest q;
+            q.url = location;
+            return q;
+          },
+          scope);
+      std::string range = status.Header("range");  // "0-LAST"
+      size_t dash = range.find('-');
+      auto end = dash == std::string::npos ? std::nullopt
+                                           : ParseUint(range.substr(dash + 1));
+      if (status.status != 204 || !end || *end == 0) {
+        throw EnvError(what + ": the upload session cannot be resumed",
+                       true);  // start over
+      }
+      if (!status.Header("location").empty())
+        location = Absolute(status.Header("location"));
+      offset = *end + 1;
+    }
+    return location;
+  };
+  for (int attempt = 1;; ++attempt) {
+    last.reset();
+    try {
+      std::string location = start();
+      if (size > options_.monolithic_max) location = chunked(location);
+      HttpResponse r = Do(
           [&] {
             HttpRequest q;
             q.method = "PUT";
             q.url = UploadUrl(location, d.digest);
-            q.headers.push_back("Content-Type: application/octet-stream");
+            if (size <= options_.monolithic_max) {
+              body(q, 0, size);
+            } else {
+              q.headers.push_back("Content-Type: application/octet-stream");
+            }
             return q;
           },
-          scope);
-      if (done.status == 201) return;
-      throw EnvError(host_ + ": finishing the upload of " +
-                         d.digest.ToString() + ": " + Explain(done),
-                     done.status >= 500);
+          scope, false);
+      if (r.status == 201) return;
+      throw refuse(r, "");
     } catch (const Error& e) {
-      if (!e.retryable() || attempt >= options_.attempts) throw;
+      if (!e.retryable()) throw;
+      if (attempt >= options_.attempts) {
+        throw Error(e.kind(),
+                    e.message() + " (gave up after " + std::to_string(attempt) +
+                        " attempts)",
+                    true);
+      }
       ++counters_.retries;
-      Backoff(attempt, nullptr);
+      Backoff(attempt, last ? &*last : nullptr);
     }
   }
 }
@@ -679,7 +676,13 @@ void RegistryClient::DownloadBlob(
       }
       return;
     } catch (const Error& e) {
-      if (!e.retryable() || attempt >= options_.attempts) throw;
+      if (!e.retryable()) throw;
+      if (attempt >= options_.attempts) {
+        throw Error(e.kind(),
+                    e.message() + " (gave up after " + std::to_string(attempt) +
+                        " attempts)",
+                    true);
+      }
       ++counters_.retries;
       Backoff(attempt, nullptr);
     }

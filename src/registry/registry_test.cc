@@ -372,14 +372,15 @@ TEST(Client, ManifestsAreCheckedAgainstTheirDigest) {
 }
 
 TEST(Tags, VersionsAreImmutableOthersMove) {
-  for (const char* t : {"1.4.2", "v2", "1.0.0-rc.1", "2.0.0_build.5", "1"})
+  for (const char* t : {"1.4.2", "v1.4.2", "1.0.0-rc.1", "2.0.0_build.5"})
     EXPECT_TRUE(IsVersionTag(t)) << t;
-  for (const char* t : {"latest", "stable", "main", "sha256-abc", "dev-1"})
+  for (const char* t :
+       {"latest", "stable", "1.4", "1", "v2", "sha256-abc", "dev-1"})
     EXPECT_FALSE(IsVersionTag(t)) << t;
 }
 
-TEST(Channels, HistoryTagIsReserved) {
-  EXPECT_EQ(HistoryTag("stable"), "_kiln.history.stable");
+TEST(Channels, MovesHaveReservedTags) {
+  EXPECT_EQ(MoveTagPrefix("stable"), "_kiln.move.stable.");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "registry/transfer.h"
 
+#include <algorithm>
 #include <future>
 #include <mutex>
 #include <regex>
@@ -76,9 +77,11 @@ void Finish(TransferResult* r, RegistryClient& client) {
 }  // namespace
 
 bool IsVersionTag(const std::string& tag) {
-  static const std::regex kVersion(
-      R"(^v?[0-9]+(\.[0-9]+)*([-_+.][0-9A-Za-z._-]*)?$)");
-  return std::regex_match(tag, kVersion);
+  // A whole semantic version, as kiln tags images ("+" written "_"), with or
+  // without a "v": 1.4.2, v1.4.2, 1.0.0-rc.1. "1.4" and "1" float.
+  std::string v = tag[0] == 'v' ? tag.substr(1) : tag;
+  std::replace(v.begin(), v.end(), '_', '+');
+  return IsSemver(v);
 }
 
 TransferResult Push(const Store& store, const Reference& source,
@@ -115,18 +118,26 @@ TransferResult Push(const Store& store, const Reference& source,
 
   RegistryClient client = Client(dest, options.transfer);
   client.WillPush(dest.name);
-  // A version tag that holds other content is refused before anything moves.
-  if (!tag.empty()) {
-    auto current = client.ManifestDigest(dest.name, tag);
-    if (current && *current != at.descriptor.digest && IsVersionTag(tag) &&
-        std::find(also_tags.begin(), also_tags.end(), tag) == also_tags.end()) {
-      throw UserError(
-          result.destination + " already holds " + current->ToString() +
-          "; version tags are immutable and this image is " +
-          at.descriptor.digest.ToString() + ". Publish a new version");
+  // A version tag that holds other content is refused before anything moves,
+  // whether it is the push's tag or one of --also-tag / publish.tags.
+  std::vector<std::string> all_tags = also_tags;
+  if (!tag.empty()) all_tags.insert(all_tags.begin(), tag);
+  auto check_versions = [&](const std::string& when) {
+    for (const auto& t : all_tags) {
+      if (!IsVersionTag(t) && t != tag) continue;
+      auto current = client.ManifestDigest(dest.name, t);
+      if (current && *current != at.descriptor.digest && IsVersionTag(t)) {
+        throw UserError("docker://" + dest.registry + "/" + dest.name + ":" +
+                        t + " " + when + " " + current->ToString() +
+                        "; version tags are immutable and this image is " +
+                        at.descriptor.digest.ToString() +
+                        ". Publish a new version");
+      }
+      if (t == tag && current && *current == at.descriptor.digest)
+        result.unchanged = true;
     }
-    if (current && *current == at.descriptor.digest) result.unchanged = true;
-  }
+  };
+  check_versions("already holds");
 
   std::vector<Node> manifests;
   std::vector<Descriptor> blobs;
@@ -181,24 +192,17 @@ TransferResult Push(const Store& store, const Reference& source,
     }
   }
   const Node& top = manifests.back();
-  if (!tag.empty()) {
-    // Check again just before writing: another pusher may have been faster.
-    auto current = client.ManifestDigest(dest.name, tag);
-    if (current && *current != top.descriptor.digest && IsVersionTag(tag)) {
-      throw UserError(result.destination + " was published with " +
-                      current->ToString() + " while this push ran");
-    }
-    if (!current || *current != top.descriptor.digest) {
-      client.PutManifest(dest.name, tag, top.bytes, top.descriptor.media_type);
-    }
-    result.tags.push_back(tag);
-  } else {
+  // Check again just before writing: another pusher may have been faster.
+  check_versions("was published while this push ran, with");
+  if (tag.empty()) {
     client.PutManifest(dest.name, top.descriptor.digest.ToString(), top.bytes,
                        top.descriptor.media_type);
   }
-  for (const auto& t : also_tags) {
-    if (t == tag) continue;
-    client.PutManifest(dest.name, t, top.bytes, top.descriptor.media_type);
+  for (const auto& t : all_tags) {
+    auto current = client.ManifestDigest(dest.name, t);
+    if (!current || *current != top.descriptor.digest) {
+      client.PutManifest(dest.name, t, top.bytes, top.descriptor.media_type);
+    }
     result.tags.push_back(t);
   }
   std::vector<Digest> known;

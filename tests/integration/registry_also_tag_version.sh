@@ -1,16 +1,8 @@
 #!/usr/bin/env bash
-# KNOWN BUG (label known_bug): --also-tag can move a published version tag.
-#  * `kiln push NAME:1.0.1 docker://R/app:1.0.1 --also-tag 1.0.0`, where
-#    1.0.0 holds the published image of version 1.0.0, exits 0 and moves
-#    1.0.0 to the 1.0.1 image: also-tags are written without any check.
-#  * `kiln push NAME:1.0.0 docker://R/app --also-tag 1.0.0` with other
-#    content skips the up-front immutability check (the tag is listed as an
-#    also-tag), uploads the blobs, and only then fails with a misleading
-#    "… was published with sha256:… while this push ran" (exit 1).
-# Expected (DESIGN, Publishing: "A version tag is immutable: pushing 1.4.2
-# with other content fails and changes nothing"): both refused with exit 1
-# before anything is sent, the version tag unchanged. Floating tags that look
-# like versions (1.4, 1) must still move; they hold images of other versions.
+# --also-tag cannot move a published version tag (DESIGN, Publishing: "A
+# version tag is immutable: pushing 1.4.2 with other content fails and changes
+# nothing"): refused with exit 1 before anything is sent, the tag unchanged.
+# Floating tags that look like versions (1.4, 1) still move.
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=/dev/null

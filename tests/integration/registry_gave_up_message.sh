@@ -1,10 +1,6 @@
 #!/usr/bin/env bash
-# KNOWN BUG (label known_bug): when blob uploads keep failing, kiln exits 2
-# after its retry budget but the message is only the last response:
-#   kiln: error: HOST: uploading sha256:…: HTTP 500; INJECTED: injected fault
-# Other requests say so when they give up ("… HTTP 503 (gave up after 6
-# attempts)", registry_faults.sh). Expected: the upload's message says too
-# that kiln gave up, and after how many attempts.
+# When blob uploads keep failing, kiln exits 2 after its retry budget and the
+# message says that it gave up, and after how many attempts.
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=/dev/null

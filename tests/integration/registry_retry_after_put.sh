@@ -1,11 +1,6 @@
 #!/usr/bin/env bash
-# KNOWN BUG (label known_bug): a 429 with Retry-After on a blob's monolithic
-# PUT (every blob up to 32 MiB) is retried after kiln's own short backoff,
-# not after Retry-After: with Retry-After: 1 and KILN_RETRY_BACKOFF_MS=50 the
-# push below finishes in ~0.15 s. (The monolithic PUT is sent without the
-# client's retry loop and the upload's outer retry backs off without looking
-# at the response.) A 429 on the upload's POST is honoured (registry_faults.sh).
-# Expected: the retry waits at least Retry-After.
+# A 429 with Retry-After on a blob's single-request PUT (every blob up to
+# 32 MiB) is retried no sooner than Retry-After says.
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=/dev/null
