@@ -169,12 +169,19 @@ int RunBuild(const Globals& g, const BuildArgs& args,
   options.replace = args.replace;
   options.locked = args.locked;
   options.registry = MakeRegistryOptions(registry);
-  for (const auto& o : args.outputs)
-    options.outputs.push_back(ParseReference(o));
+  std::vector<Reference> outputs;
+  for (const auto& o : args.outputs) outputs.push_back(ParseReference(o));
+  // Signed builds write their copies after signing, so the copies carry it.
+  if (args.sign_key.empty()) options.outputs = outputs;
 
   Store store = OpenStore(g);
   ProgressPrinter printer(ProgressPrinter::Detect(g.quiet || g.json));
   BuildResult r = Build(options, store, &printer);
+  if (!args.sign_key.empty()) {
+    SignAfterBuild(store, r.reference, args.sign_key, args.identity);
+    for (const auto& out : outputs)
+      r.outputs.push_back(ExportWithAttachments(store, r.reference, out));
+  }
   if (g.json) {
     json layers = json::array();
     for (const auto& l : r.layers) layers.push_back(LayerJson(l));
@@ -206,16 +213,19 @@ int RunImages(const Globals& g) {
                       {"size", i.size},
                       {"created", i.created},
                       {"platform", i.platform},
+                      {"signed", i.signed_},
                       {"mediaType", i.manifest.media_type}});
     }
     PrintJson(list);
     return 0;
   }
-  std::printf("%-40s %-19s %-10s %s\n", "NAME", "DIGEST", "SIZE", "CREATED");
+  std::printf("%-40s %-19s %-10s %-20s %s\n", "NAME", "DIGEST", "SIZE",
+              "CREATED", "SIGNED");
   for (const auto& i : images) {
-    std::printf("%-40s %-19s %-10s %s\n", i.name.c_str(),
+    std::printf("%-40s %-19s %-10s %-20s %s\n", i.name.c_str(),
                 ("sha256:" + i.manifest.digest.Short()).c_str(),
-                HumanBytes(i.size).c_str(), i.created.c_str());
+                HumanBytes(i.size).c_str(), i.created.c_str(),
+                i.signed_ ? "yes" : "-");
   }
   return 0;
 }
@@ -334,8 +344,8 @@ int RunExport(const Globals& g, const std::string& ref, const std::string& dest,
               bool replace) {
   Store store = OpenStore(g);
   Reference to = ParseReference(dest);
-  Image image = OpenImage(ParseReference(ref), store);
-  std::string written = ExportImage(image, to, store, replace);
+  Image image = OpenImage(ParseReference(ref), store);  // for the summary
+  std::string written = ExportWithAttachments(store, ref, to, replace);
   if (g.json) {
     PrintJson({{"source", image.display},
                {"digest", image.descriptor.digest.ToString()},

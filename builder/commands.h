@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "registry/client.h"
+#include "sign/sign.h"
+#include "store/store.h"
 
 namespace kiln::cli {
 
@@ -27,6 +29,8 @@ struct BuildArgs {
   int jobs = 0;
   bool replace = false;
   bool locked = false;
+  std::string sign_key;  // --sign KEY
+  std::string identity;  // --identity REPO
 };
 
 struct RegistryArgs;
@@ -48,13 +52,40 @@ struct RegistryArgs {
 };
 RegistryOptions MakeRegistryOptions(const RegistryArgs& r);
 int RunPush(const Globals& g, const RegistryArgs& r, const std::string& ref,
-            const std::string& dest, const std::vector<std::string>& also_tags);
+            const std::string& dest, const std::vector<std::string>& also_tags,
+            const std::string& sign_key);
 int RunPull(const Globals& g, const RegistryArgs& r, const std::string& src,
-            const std::string& name);
+            const std::string& name, const std::string& verify_key);
 int RunPromote(const Globals& g, const RegistryArgs& r, const std::string& ref,
                const std::string& channel);
 int RunRollback(const Globals& g, const RegistryArgs& r, const std::string& ref,
                 const std::string& channel);
+// Signing (sign_commands.cc).
+int RunKeygen(const Globals& g, const std::string& prefix);
+int RunSign(const Globals& g, const RegistryArgs& r, const std::string& ref,
+            const std::string& key, const std::string& identity);
+int RunVerify(const Globals& g, const RegistryArgs& r, const std::string& ref,
+              const std::string& key, const std::vector<std::string>& require,
+              const std::string& identity);
+int RunSbom(const Globals& g, const std::string& ref,
+            const std::string& format);
+// Exports an image, and its signature and attestations when the destination
+// can hold them (the store, oci:).
+std::string ExportWithAttachments(const Store& store, const std::string& source,
+                                  const Reference& dest, bool replace = false);
+void SignAfterBuild(const Store& store, const std::string& reference,
+                    const std::string& key, const std::string& identity);
+std::vector<std::string> CarryAttachments(const Store& store,
+                                          const std::string& source,
+                                          RegistryClient& client,
+                                          const std::string& repo,
+                                          const Digest& digest);
+SignResult SignInRegistry(const Store& store, RegistryClient& client,
+                          const std::string& repo, const Digest& digest,
+                          const std::string& key);
+void VerifyInRegistry(RegistryClient& client, const std::string& repo,
+                      const Digest& digest, const std::string& key);
+
 int RunHistory(const Globals& g, const RegistryArgs& r, const std::string& ref,
                const std::string& channel);
 

@@ -71,6 +71,12 @@ int main(int argc, char** argv) {
   build->add_flag("--replace", b.replace,
                   "Let NAME:VERSION move to different content (versions are "
                   "immutable otherwise)");
+  build->add_option(
+      "--sign", b.sign_key,
+      "Sign the image (and attest SBOM and provenance) with this private key");
+  build->add_option(
+      "--identity", b.identity,
+      "The repository the signature names (default: the image name)");
   build->add_flag("--locked", b.locked,
                   "Refuse a docker:// base that is not pinned by digest");
   build->add_option("--creds", reg.creds,
@@ -153,6 +159,7 @@ int main(int argc, char** argv) {
     cmd->add_flag("--json", g.json, "Print the result as JSON");
   };
   std::vector<std::string> also_tags;
+  std::string sign_key, verify_key;
   auto* push = app.add_subcommand(
       "push", "Publish an image to a registry (versions are immutable)");
   push->add_option("ref", ref, "Image in the store (NAME:TAG) or oci:DIR[:REF]")
@@ -165,6 +172,9 @@ int main(int argc, char** argv) {
                    "Floating tags that follow this push, e.g. 1.4,1,latest")
       ->delimiter(',');
   push->add_option("--jobs", reg.jobs, "Blobs in flight (default 4)");
+  push->add_option(
+      "--sign", sign_key,
+      "Sign the image for its new repository with this private key");
   push->add_flag("-q,--quiet", g.quiet,
                  "Print only the destination and digest");
   registry_flags(push);
@@ -172,7 +182,9 @@ int main(int argc, char** argv) {
       "Example: kiln push hello:1.0.0 docker://registry.example.com/team/hello "
       "--also-tag latest");
   push->callback([&] {
-    run = [&] { return kiln::cli::RunPush(g, reg, ref, ref2, also_tags); };
+    run = [&] {
+      return kiln::cli::RunPush(g, reg, ref, ref2, also_tags, sign_key);
+    };
   });
 
   auto* pull = app.add_subcommand(
@@ -181,11 +193,86 @@ int main(int argc, char** argv) {
       ->required();
   pull->add_option("name", ref2, "Local NAME:TAG (default: REPO:TAG)");
   pull->add_option("--jobs", reg.jobs, "Blobs in flight (default 4)");
+  pull->add_option(
+      "--verify-key", verify_key,
+      "Store the image only if its signature verifies with this public key");
   pull->add_flag("-q,--quiet", g.quiet, "Print only the name and digest");
   registry_flags(pull);
   pull->footer("Example: kiln pull docker://localhost:5000/hello:1.0.0");
-  pull->callback(
-      [&] { run = [&] { return kiln::cli::RunPull(g, reg, ref, ref2); }; });
+  pull->callback([&] {
+    run = [&] { return kiln::cli::RunPull(g, reg, ref, ref2, verify_key); };
+  });
+
+  std::string key, identity, format = "spdx";
+  std::vector<std::string> require;
+  auto* keygen = app.add_subcommand(
+      "keygen", "Make an ECDSA P-256 key pair for signing (PEM)");
+  std::string prefix = "kiln";
+  keygen->add_option("--out", prefix,
+                     "Write PREFIX.key (0600) and PREFIX.pub (default: kiln)");
+  keygen->add_flag("--json", g.json, "Print as JSON");
+  keygen->footer(
+      "Example: KILN_PASSWORD=... kiln keygen --out release   # encrypted with "
+      "the passphrase");
+  keygen->callback(
+      [&] { run = [&] { return kiln::cli::RunKeygen(g, prefix); }; });
+
+  auto* sign = app.add_subcommand(
+      "sign",
+      "Sign an image (cosign format) and attest its SBOM and provenance");
+  sign->add_option(
+          "ref", ref,
+          "NAME:TAG, oci:DIR[:REF] or docker://HOST/REPO[:TAG|@DIGEST]")
+      ->required();
+  sign->add_option(
+          "--key", key,
+          "Private key (PEM; passphrase from $KILN_PASSWORD or the terminal)")
+      ->required();
+  sign->add_option(
+      "--identity", identity,
+      "Repository the signature names (default: where the image is)");
+  registry_flags(sign);
+  sign->footer(
+      "Example: kiln sign docker://reg.example.com/team/hello:1.0.0 --key "
+      "release.key");
+  sign->callback([&] {
+    run = [&] { return kiln::cli::RunSign(g, reg, ref, key, identity); };
+  });
+
+  auto* verify = app.add_subcommand(
+      "verify",
+      "Check an image's signature and attestations with a public key");
+  verify
+      ->add_option(
+          "ref", ref,
+          "NAME:TAG, oci:DIR[:REF] or docker://HOST/REPO[:TAG|@DIGEST]")
+      ->required();
+  verify->add_option("--key", key, "Public key (PEM)")->required();
+  verify
+      ->add_option("--require", require,
+                   "Attestations that must verify too: sbom, spdx, cyclonedx, "
+                   "provenance")
+      ->delimiter(',');
+  verify->add_option("--identity", identity,
+                     "The repository the signature must name");
+  registry_flags(verify);
+  verify->footer(
+      "Example: kiln verify docker://reg.example.com/team/hello:1.0.0 --key "
+      "release.pub --require sbom,provenance");
+  verify->callback([&] {
+    run = [&] {
+      return kiln::cli::RunVerify(g, reg, ref, key, require, identity);
+    };
+  });
+
+  auto* sbom = app.add_subcommand(
+      "sbom", "Print an image's SBOM (SPDX 2.3 or CycloneDX 1.5 JSON)");
+  sbom->add_option("ref", ref, "NAME:TAG or oci:DIR[:REF]")->required();
+  sbom->add_option("--format", format, "spdx (default) or cyclonedx");
+  sbom->add_flag("--json", g.json, "Compact JSON on one line");
+  sbom->footer("Example: kiln sbom hello:1.0.0 --format cyclonedx");
+  sbom->callback(
+      [&] { run = [&] { return kiln::cli::RunSbom(g, ref, format); }; });
 
   std::string channel;
   auto* promote = app.add_subcommand(

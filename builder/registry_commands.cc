@@ -200,8 +200,8 @@ int PrintMove(const Globals& g, const std::string& channel,
 }  // namespace
 
 int RunPush(const Globals& g, const RegistryArgs& r, const std::string& ref,
-            const std::string& dest,
-            const std::vector<std::string>& also_tags) {
+            const std::string& dest, const std::vector<std::string>& also_tags,
+            const std::string& sign_key) {
   Store store = Store::Open(g.store.empty() ? Store::DefaultPath() : g.store);
   PushOptions o;
   o.transfer.registry = MakeRegistryOptions(r);
@@ -209,11 +209,23 @@ int RunPush(const Globals& g, const RegistryArgs& r, const std::string& ref,
   TransferPrinter printer("push", g.quiet || g.json);
   o.transfer.observer = &printer;
   o.also_tags = also_tags;
-  TransferResult result =
-      Push(store, ParseReference(ref), RegistryRef(dest), o);
+  Reference to = RegistryRef(dest);
+  TransferResult result = Push(store, ParseReference(ref), to, o);
   printer.End();
+  // Signatures and attestations travel with the image; --sign signs it for
+  // where it now is.
+  RegistryClient client(to.registry, o.transfer.registry);
+  std::vector<std::string> attached =
+      CarryAttachments(store, ref, client, to.name, result.digest);
+  if (!sign_key.empty()) {
+    SignResult signed_result =
+        SignInRegistry(store, client, to.name, result.digest, sign_key);
+    attached.push_back(signed_result.signature_tag);
+  }
   if (g.json) {
-    std::printf("%s\n", ResultJson(result).dump(2).c_str());
+    json j = ResultJson(result);
+    j["attachments"] = attached;
+    std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("%s %s\n", result.destination.c_str(),
                 result.digest.ToString().c_str());
@@ -229,7 +241,7 @@ int RunPush(const Globals& g, const RegistryArgs& r, const std::string& ref,
 }
 
 int RunPull(const Globals& g, const RegistryArgs& r, const std::string& src,
-            const std::string& name) {
+            const std::string& name, const std::string& verify_key) {
   Store store = Store::Open(g.store.empty() ? Store::DefaultPath() : g.store);
   Reference source = RegistryRef(src);
   std::string name_tag = name;
@@ -254,7 +266,22 @@ int RunPull(const Globals& g, const RegistryArgs& r, const std::string& src,
   o.transfer.jobs = r.jobs;
   TransferPrinter printer("pull", g.quiet || g.json);
   o.transfer.observer = &printer;
+  std::unique_ptr<RegistryClient> verify_client;
+  if (!verify_key.empty()) {
+    // Nothing is named in the store unless it verifies.
+    verify_client =
+        std::make_unique<RegistryClient>(source.registry, o.transfer.registry);
+    o.before_tag = [&](const Digest& digest) {
+      VerifyInRegistry(*verify_client, source.name, digest, verify_key);
+    };
+  }
   TransferResult result = Pull(store, source, name_tag, o);
+  if (verify_client) {
+    Reference local = ParseReference(name_tag);
+    auto from = RegistryAttachments(*verify_client, source.name);
+    auto to = LayoutAttachments(store.layout(), local.name, true);
+    CopyAttachments(*from, *to, result.digest);
+  }
   printer.End();
   if (g.json) {
     std::printf("%s\n", ResultJson(result).dump(2).c_str());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "build/record.h"
 #include "compress/layer_encoder.h"
 #include "core/strings.h"
 #include "image/export.h"
@@ -170,6 +171,32 @@ LayerResult WriteLayer(const LayerPlan& plan, size_t index,
   return r;
 }
 
+BuildRecord MakeRecord(const Template& t, const BuildOptions& options,
+                       Compression compression, const BuildResult& result,
+                       const std::vector<LayerPlan>& plans) {
+  BuildRecord r;
+  r.kiln_version = kKilnVersion;
+  r.image = t.Reference();
+  r.version = t.version;
+  for (const auto& s : t.source_refs) r.templates.push_back({s.name, s.sha256});
+  r.args = t.args;
+  for (const auto& [k, v] : t.sets) r.sets[k] = v;
+  r.build_date = options.build_date;
+  r.platform = t.platform.ToString();
+  r.compression = CompressionName(compression);
+  r.compression_level = options.compression_level;
+  r.base = t.base;
+  size_t at = result.base.find('@');
+  r.base_digest = at == std::string::npos ? "" : result.base.substr(at + 1);
+  for (const auto& plan : plans) {
+    for (const auto& [src, sha] : plan.inputs)
+      r.inputs.push_back({"tarball:" + src, sha});
+  }
+  for (const auto& l : result.layers)
+    r.layers.push_back({l.name, l.blob.digest, l.diff_id, l.from_base});
+  return r;
+}
+
 }  // namespace
 
 BuildResult Build(const BuildOptions& options, const Store& store,
@@ -295,10 +322,16 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   result.manifest.platform = t.platform;
 
   // 5. Name it, then write the copies.
-  // Publishing hints live on the store's entry, not in the image.
+  // Publishing hints and the build record live on the store's entry, not in
+  // the image.
   Descriptor entry = result.manifest;
   if (!t.publish_tags.empty())
     entry.annotations[kPublishTagsAnnotation] = Join(t.publish_tags, ",");
+  BuildRecord record = MakeRecord(t, options, compression, result, plans);
+  entry.annotations[kBuildRecordAnnotation] =
+      store.layout()
+          .PutBlob(record.ToJson(), kBuildRecordMediaType)
+          .digest.ToString();
   result.tag_moved = store.Tag(result.reference, entry, options.replace);
   if (!options.outputs.empty()) {
     Reference self;

@@ -73,6 +73,31 @@ Digest Sha256::Finish() {
   return Digest::FromHex(hex);
 }
 
+Sha1::Sha1() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha1(), nullptr) != 1)
+    throw InternalError("OpenSSL SHA-1 init failed");
+}
+
+Sha1::~Sha1() { EVP_MD_CTX_free(ctx_); }
+
+void Sha1::Update(const void* data, size_t n) {
+  if (n) EVP_DigestUpdate(ctx_, data, n);
+}
+
+std::string Sha1::FinishHex() {
+  unsigned char md[20];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx_, md, &len);
+  EVP_DigestInit_ex(ctx_, EVP_sha1(), nullptr);
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex(40, '0');
+  for (int i = 0; i < 20; ++i) {
+    hex[2 * i] = kHex[md[i] >> 4];
+    hex[2 * i + 1] = kHex[md[i] & 15];
+  }
+  return hex;
+}
+
 Digest Sha256Of(std::string_view data) {
   Sha256 h;
   h.Update(data);

@@ -59,6 +59,20 @@ class Sha256 {
   uint64_t bytes_ = 0;
 };
 
+// SHA-1, only where a format demands it (SPDX file checksums); hex.
+class Sha1 {
+ public:
+  Sha1();
+  ~Sha1();
+  Sha1(const Sha1&) = delete;
+  Sha1& operator=(const Sha1&) = delete;
+  void Update(const void* data, size_t n);
+  std::string FinishHex();
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
 Digest Sha256Of(std::string_view data);
 // Hashes a file with large sequential reads.
 Digest Sha256OfFile(const std::string& path, uint64_t* size = nullptr);

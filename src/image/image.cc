@@ -36,17 +36,21 @@ Descriptor PickPlatform(const Layout& layout, const Descriptor& index_desc,
 }
 
 // A sink that hashes and forwards.
+// Hashes (as asked) and forwards.
 class TeeHash : public ByteSink {
  public:
-  TeeHash(ByteSink* next, Sha256* hash) : next_(next), hash_(hash) {}
+  TeeHash(ByteSink* next, Sha256* hash, Sha1* sha1 = nullptr)
+      : next_(next), hash_(hash), sha1_(sha1) {}
   void Write(const void* data, size_t n) override {
     if (hash_) hash_->Update(data, n);
+    if (sha1_) sha1_->Update(data, n);
     if (next_) next_->Write(data, n);
   }
 
  private:
   ByteSink* next_;
   Sha256* hash_;
+  Sha1* sha1_;
 };
 
 class Discard : public ByteSink {
@@ -222,31 +226,36 @@ Tree Flatten(const Image& image, const FlattenOptions& options) {
           break;
       }
       Entry e = FromHeader(h, path);
+      e.layer = static_cast<uint32_t>(i);
       bool visible = !is_hidden(path, mine);
       if (h.type == EntryType::kFile) {
         bool capture = options.capture.count(path) > 0 && visible;
         bool keep = options.spool || options.hash_files || capture;
         if (keep) {
           Sha256 hash;
+          Sha1 sha1;
+          Sha256* h256 = options.hash_files ? &hash : nullptr;
+          Sha1* h1 = options.hash_files && options.sha1 ? &sha1 : nullptr;
           if (capture && h.size <= kMaxCaptureBytes) {
             std::string bytes;
             StringSink sink(&bytes);
-            TeeHash tee(&sink, options.hash_files ? &hash : nullptr);
+            TeeHash tee(&sink, h256, h1);
             reader->CopyData(tee);
             e.content = InlineContent(std::move(bytes));
           } else if (options.spool) {
             e.content = options.spool->Append(
                 [&](ByteSink& out) {
-                  TeeHash tee(&out, options.hash_files ? &hash : nullptr);
+                  TeeHash tee(&out, h256, h1);
                   reader->CopyData(tee);
                 },
                 h.size, LayerWhat(image, i) + " " + path);
           } else {
             Discard none;
-            TeeHash tee(&none, &hash);
+            TeeHash tee(&none, &hash, h1);
             reader->CopyData(tee);
           }
           if (options.hash_files) e.sha256 = hash.Finish().hex();
+          if (h1) e.sha1 = sha1.FinishHex();
         }
         files[path] = e;
       } else if (h.type == EntryType::kHardlink) {

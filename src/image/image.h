@@ -52,6 +52,7 @@ struct FlattenOptions {
   std::shared_ptr<Spool>
       spool;                // keep every regular file's bytes (rootfs export)
   bool hash_files = false;  // fill Entry::sha256 (diff)
+  bool sha1 = false;        // with hash_files, Entry::sha1 too (SPDX wants it)
   std::set<std::string>
       capture;  // paths whose content is kept in memory (< 16 MiB)
 };

@@ -1,5 +1,7 @@
 #include "image/inspect.h"
 
+#include <set>
+
 #include "core/strings.h"
 
 namespace kiln {
@@ -37,9 +39,28 @@ void Summarize(const Store& store, const Descriptor& d, ImageSummary* s) {
 
 }  // namespace
 
+// Signatures and attestations (NAME:sha256-<hex>.sig/.att) are not images
+// of their own: they mark the image they name.
+bool IsAttachmentName(const std::string& name, std::string* digest_hex) {
+  size_t colon = name.rfind(':');
+  std::string tag = colon == std::string::npos ? "" : name.substr(colon + 1);
+  if (!StartsWith(tag, "sha256-") || tag.size() != 7 + 64 + 4) return false;
+  if (!EndsWith(tag, ".sig") && !EndsWith(tag, ".att")) return false;
+  *digest_hex = tag.substr(7, 64);
+  return true;
+}
+
 std::vector<ImageSummary> ListImages(const Store& store) {
   std::vector<ImageSummary> out;
+  std::set<std::string> signed_digests;
   for (const auto& stored : store.List()) {
+    std::string hex;
+    if (IsAttachmentName(stored.name, &hex) && EndsWith(stored.name, ".sig"))
+      signed_digests.insert(hex);
+  }
+  for (const auto& stored : store.List()) {
+    std::string hex;
+    if (IsAttachmentName(stored.name, &hex)) continue;
     ImageSummary s;
     s.name = stored.name;
     s.manifest = stored.manifest;
@@ -47,6 +68,7 @@ std::vector<ImageSummary> ListImages(const Store& store) {
       s.platform = stored.manifest.platform->ToString();
     const Layout& layout = store.layout();
     if (!layout.HasBlob(stored.manifest.digest)) {
+      s.signed_ = signed_digests.count(stored.manifest.digest.hex()) > 0;
       out.push_back(std::move(s));
       continue;
     }
@@ -63,6 +85,7 @@ std::vector<ImageSummary> ListImages(const Store& store) {
       }
       s.platform = Join(platforms, ",");
     }
+    s.signed_ = signed_digests.count(stored.manifest.digest.hex()) > 0;
     out.push_back(std::move(s));
   }
   return out;

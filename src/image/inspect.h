@@ -31,6 +31,7 @@ struct ImageSummary {
   uint64_t size = 0;
   std::string created;
   std::string platform;
+  bool signed_ = false;  // a sha256-<hex>.sig is in the store for it
 };
 
 std::vector<ImageSummary> ListImages(const Store& store);

@@ -311,6 +311,8 @@ TransferResult Pull(const Store& store, const Reference& source,
     if (how == "exists") ++result.skipped;
     if (obs) obs->BlobDone(b.digest, static_cast<uint64_t>(b.size), how);
   });
+  // A refused image gets no manifest and no name in the store.
+  if (options.before_tag) options.before_tag(top->digest);
   // Manifests after their blobs, so a manifest in the store is always whole.
   for (const auto& n : manifests) {
     Descriptor put = store.layout().PutBlob(n.bytes, n.descriptor.media_type);

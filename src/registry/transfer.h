@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +69,9 @@ TransferResult Push(const Store& store, const Reference& source,
 struct PullOptions {
   TransferOptions transfer;
   const Platform* platform = nullptr;  // only this platform of an index
+  // Called with the pulled digest before the image is named in the store;
+  // throwing refuses it (kiln pull --verify-key).
+  std::function<void(const Digest&)> before_tag;
 };
 
 // Pulls docker://… into the store as `name_tag` (none if empty). With a

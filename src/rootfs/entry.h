@@ -80,7 +80,10 @@ struct Entry {
   uint32_t dev_major = 0;
   uint32_t dev_minor = 0;
   std::shared_ptr<const ContentSource> content;  // regular files with size > 0
-  std::string sha256;  // hex of the content, when a reader computed it (diff)
+  std::string
+      sha256;  // hex of the content, when a reader computed it (diff, SBOM)
+  std::string sha1;    // hex, only for SBOMs (SPDX requires it)
+  uint32_t layer = 0;  // the image layer it was read from (reading back)
   std::string origin;  // where it was declared, for messages
 
   bool IsDir() const { return type == EntryType::kDir; }

@@ -10,6 +10,7 @@
 #include "core/fs.h"
 #include "core/image_path.h"
 #include "core/strings.h"
+#include "digest/digest.h"
 #include "spec/template.h"
 #include "spec/vars.h"
 
@@ -841,6 +842,9 @@ Template LoadTemplate(const LoadOptions& options) {
   std::set<std::string> seen;
   std::string path = options.path;
   std::string shown = options.path;
+  // How each file was named, for provenance: the template by its file name,
+  // what it extends as written after extends:. Never a host path.
+  std::vector<std::string> chain_names = {Basename(options.path)};
   while (true) {
     std::string abs = AbsolutePath(path);
     if (std::filesystem::exists(abs))
@@ -874,6 +878,7 @@ Template LoadTemplate(const LoadOptions& options) {
                              " loops back to a template already in the chain");
     path = next;
     shown = std::filesystem::path(next).lexically_normal().string();
+    chain_names.push_back(ext.Scalar());
   }
 
   // 2. Args: ancestors first, each file overriding, then --set.
@@ -926,7 +931,12 @@ Template LoadTemplate(const LoadOptions& options) {
   // 4. The whole template's checks.
   Template t;
   t.locs = merged.locs;
-  for (const auto& doc : chain) t.sources.push_back(doc.file->path);
+  for (size_t i = 0; i < chain.size(); ++i) {
+    t.sources.push_back(chain[i].file->path);
+    t.source_refs.push_back(
+        {chain_names[i], Sha256Of(chain[i].file->text).hex()});
+  }
+  t.sets = options.sets;
   t.dir = chain[0].dir;
   SourceLocation top{chain[0].file, 1, 1};
   if (!merged.name)

@@ -169,6 +169,14 @@ struct Template {
   std::vector<std::string> publish_tags;
   // The files read, the template first, then what it extends (for provenance).
   std::vector<std::string> sources;
+  // The same files for provenance: as named (no host path), and their SHA-256.
+  struct SourceRef {
+    std::string name;
+    std::string sha256;
+  };
+  std::vector<SourceRef> source_refs;
+  std::vector<std::pair<std::string, std::string>>
+      sets;  // the --set values given
   std::string
       dir;  // absolute folder of the template file: relative bases resolve here
   FieldLocations locs;

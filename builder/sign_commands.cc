@@ -1,0 +1,320 @@
+// keygen, sign, verify, sbom, and the signing done by build, push and pull.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "build/record.h"
+#include "commands.h"
+#include "core/fs.h"
+#include "core/strings.h"
+#include "image/export.h"
+#include "image/image.h"
+#include "sign/attest.h"
+#include "sign/sign.h"
+#include "store/store.h"
+
+namespace kiln::cli {
+namespace {
+
+using nlohmann::json;
+
+// The passphrase: $KILN_PASSWORD if set (empty: none), else asked on the
+// terminal, else none. Never echoed, never printed.
+std::optional<std::string> Passphrase(const char* prompt, bool confirm) {
+  if (const char* env = std::getenv("KILN_PASSWORD")) {
+    if (!*env) return std::nullopt;
+    return std::string(env);
+  }
+  int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (tty < 0 || !isatty(STDIN_FILENO)) {
+    if (tty >= 0) ::close(tty);
+    return std::nullopt;
+  }
+  UniqueFd owned(tty);
+  auto ask = [&](const char* text) {
+    WriteAll(tty, text, strlen(text), "/dev/tty");
+    termios old{}, quiet{};
+    tcgetattr(tty, &old);
+    quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(tty, TCSAFLUSH, &quiet);
+    std::string line;
+    char c;
+    while (::read(tty, &c, 1) == 1 && c != '\n') line += c;
+    tcsetattr(tty, TCSAFLUSH, &old);
+    WriteAll(tty, "\n", 1, "/dev/tty");
+    return line;
+  };
+  std::string first = ask(prompt);
+  if (confirm && ask("Again: ") != first)
+    throw UserError("the passphrases differ");
+  if (first.empty()) return std::nullopt;
+  return first;
+}
+
+Store OpenStore(const Globals& g) {
+  return Store::Open(g.store.empty() ? Store::DefaultPath() : g.store);
+}
+
+std::unique_ptr<Signer> LoadKey(const std::string& path) {
+  std::string pem = ReadFile(path, 1 << 20);
+  return LoadSigner(pem, path, [] {
+    auto p = Passphrase("Passphrase for the signing key: ", false);
+    return p ? *p : std::string();
+  });
+}
+
+// The build record the store keeps for an image, if it was built here.
+std::optional<BuildRecord> RecordOf(const Store& store, const Digest& digest) {
+  for (const auto& s : store.List()) {
+    auto it = s.manifest.annotations.find(kBuildRecordAnnotation);
+    if (s.manifest.digest != digest || it == s.manifest.annotations.end())
+      continue;
+    Descriptor d{kBuildRecordMediaType, Digest::Parse(it->second), 0, "", {},
+                 std::nullopt};
+    std::string path = store.layout().BlobPath(d.digest);
+    if (!PathExists(path)) continue;
+    return BuildRecord::Parse(ReadFile(path, 16 << 20),
+                              "build record of " + s.name);
+  }
+  return std::nullopt;
+}
+
+// An image wherever it is, with where its attachments go.
+struct Target {
+  Digest digest;
+  std::string identity;  // the default docker-reference
+  std::unique_ptr<RegistryClient> client;
+  std::unique_ptr<AttachmentStore> attachments;
+  std::optional<Image> image;  // store and oci: images (for attestations)
+};
+
+Target Resolve(const Store& store, const RegistryArgs& r,
+               const std::string& text) {
+  Reference ref = ParseReference(text);
+  Target t;
+  if (ref.kind == Reference::Kind::kRegistry) {
+    t.client =
+        std::make_unique<RegistryClient>(ref.registry, MakeRegistryOptions(r));
+    if (ref.digest) {
+      t.digest = *ref.digest;
+    } else {
+      auto d = t.client->ManifestDigest(ref.name,
+                                        ref.tag.empty() ? "latest" : ref.tag);
+      if (!d) throw UserError(text + ": no such image in the registry");
+      t.digest = *d;
+    }
+    t.identity = ref.registry + "/" + ref.name;
+    t.attachments = RegistryAttachments(*t.client, ref.name);
+    return t;
+  }
+  Located at = Locate(ref, store);
+  t.digest = at.descriptor.digest;
+  t.identity = at.name.empty() ? "image" : at.name;
+  bool is_store = ref.kind == Reference::Kind::kStore;
+  t.attachments = LayoutAttachments(at.layout, at.name, is_store);
+  if (IsManifestType(at.descriptor.media_type)) t.image = OpenImage(ref, store);
+  return t;
+}
+
+// The statements to attest for an image built in this store.
+std::vector<std::pair<std::string, std::string>> StatementsFor(
+    const Store& store, const Target& t, const std::string& identity) {
+  std::optional<BuildRecord> record = RecordOf(store, t.digest);
+  if (!record) return {};
+  std::optional<Image> image = t.image;
+  if (!image)
+    image = OpenImage(ParseReference("x@" + t.digest.ToString()), store);
+  return MakeStatements(*image, &*record, identity).statements;
+}
+
+void PrintSign(const Globals& g, const std::string& what, const SignResult& r) {
+  if (g.json) {
+    std::printf("%s\n", json({{"image", what},
+                              {"identity", r.identity},
+                              {"signature", r.signature_tag},
+                              {"attestations", r.attestations}})
+                            .dump(2)
+                            .c_str());
+    return;
+  }
+  std::printf("signed %s for %s (%s%s)\n", what.c_str(), r.identity.c_str(),
+              r.signature_tag.c_str(),
+              r.attestations.empty()
+                  ? ""
+                  : (", attestations: " + Join(r.attestations, ", ")).c_str());
+}
+
+}  // namespace
+
+int RunKeygen(const Globals& g, const std::string& prefix) {
+  std::string key = prefix + ".key", pub = prefix + ".pub";
+  for (const auto& p : {key, pub}) {
+    if (PathExists(p))
+      throw UserError(p + " exists; kiln keygen never overwrites a key");
+  }
+  KeyPair pair = GenerateKeyPair(
+      Passphrase("Passphrase for the new key (empty for none): ", true));
+  // The private key is created 0600 from the start, never readable by others.
+  int fd = ::open(key.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw SystemError("creating " + key, errno);
+  {
+    UniqueFd owned(fd);
+    ::fchmod(fd, 0600);
+    WriteAll(fd, pair.private_pem.data(), pair.private_pem.size(), key);
+    if (::fsync(fd) != 0) throw SystemError("fsync " + key, errno);
+  }
+  fd = ::open(pub.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    ::unlink(key.c_str());
+    throw SystemError("creating " + pub, errno);
+  }
+  UniqueFd owned(fd);
+  WriteAll(fd, pair.public_pem.data(), pair.public_pem.size(), pub);
+  std::string fingerprint =
+      Verifier::FromPem(pair.public_pem, pub).Fingerprint();
+  if (g.json) {
+    std::printf("%s\n", json({{"privateKey", key},
+                              {"publicKey", pub},
+                              {"fingerprint", fingerprint}})
+                            .dump(2)
+                            .c_str());
+  } else {
+    std::printf("%s %s (key %s)\n", key.c_str(), pub.c_str(),
+                fingerprint.substr(0, 12).c_str());
+  }
+  return 0;
+}
+
+int RunSign(const Globals& g, const RegistryArgs& r, const std::string& ref,
+            const std::string& key, const std::string& identity) {
+  Store store = OpenStore(g);
+  auto signer = LoadKey(key);
+  Target t = Resolve(store, r, ref);
+  std::string id = identity.empty() ? t.identity : identity;
+  SignResult result = SignImage(*t.attachments, t.digest, id, *signer,
+                                StatementsFor(store, t, id));
+  PrintSign(g, ref + "@" + t.digest.ToString(), result);
+  return 0;
+}
+
+int RunVerify(const Globals& g, const RegistryArgs& r, const std::string& ref,
+              const std::string& key, const std::vector<std::string>& require,
+              const std::string& identity) {
+  Store store = OpenStore(g);
+  Verifier verifier = Verifier::FromPem(ReadFile(key, 1 << 20), key);
+  Target t = Resolve(store, r, ref);
+  VerifyOptions o;
+  o.require = require;
+  if (!identity.empty()) o.identity = identity;
+  VerifyResult v = VerifyImage(*t.attachments, t.digest, verifier, o);
+  if (g.json) {
+    std::printf("%s\n", json({{"image", ref},
+                              {"digest", t.digest.ToString()},
+                              {"verified", true},
+                              {"signatures", v.signatures},
+                              {"identity", v.identity},
+                              {"attestations", v.attestations},
+                              {"key", verifier.Fingerprint()}})
+                            .dump(2)
+                            .c_str());
+  } else {
+    std::printf(
+        "verified %s: signed by key %s for %s%s\n", t.digest.ToString().c_str(),
+        verifier.Fingerprint().substr(0, 12).c_str(), v.identity.c_str(),
+        v.attestations.empty()
+            ? ""
+            : ("; attestations: " + Join(v.attestations, ", ")).c_str());
+  }
+  return 0;
+}
+
+int RunSbom(const Globals& g, const std::string& ref,
+            const std::string& format) {
+  if (format != "spdx" && format != "cyclonedx")
+    throw UserError("--format must be spdx or cyclonedx");
+  Store store = OpenStore(g);
+  Image image = OpenImage(ParseReference(ref), store);
+  std::optional<BuildRecord> record = RecordOf(store, image.descriptor.digest);
+  FlattenOptions f;
+  f.hash_files = true;
+  f.sha1 = true;
+  Tree files = Flatten(image, f);
+  SbomInputs in{&image, &files, record ? &*record : nullptr,
+                image.name.empty() ? "image" : image.name};
+  std::string doc = format == "spdx" ? SpdxDocument(in) : CycloneDxDocument(in);
+  std::printf("%s\n", nlohmann::json::parse(doc).dump(g.json ? -1 : 2).c_str());
+  return 0;
+}
+
+void SignAfterBuild(const Store& store, const std::string& reference,
+                    const std::string& key, const std::string& identity) {
+  auto signer = LoadKey(key);
+  RegistryArgs none;
+  Target t = Resolve(store, none, reference);
+  std::string id = identity.empty() ? t.identity : identity;
+  SignResult r = SignImage(*t.attachments, t.digest, id, *signer,
+                           StatementsFor(store, t, id));
+  std::fprintf(stderr, "signed %s for %s (%zu attestations)\n",
+               reference.c_str(), id.c_str(), r.attestations.size());
+}
+
+std::string ExportWithAttachments(const Store& store, const std::string& source,
+                                  const Reference& dest, bool replace) {
+  Reference from = ParseReference(source);
+  Image image = OpenImage(from, store);
+  std::string written = ExportImage(image, dest, store, replace);
+  if (dest.kind == Reference::Kind::kOciLayout ||
+      dest.kind == Reference::Kind::kStore) {
+    Located at = Locate(from, store);
+    auto src = LayoutAttachments(at.layout, at.name,
+                                 from.kind == Reference::Kind::kStore);
+    auto dst =
+        dest.kind == Reference::Kind::kStore
+            ? LayoutAttachments(store.layout(), dest.name, true)
+            : LayoutAttachments(Layout::Open(dest.path, false), "", false);
+    CopyAttachments(*src, *dst, image.descriptor.digest);
+  }
+  return written;
+}
+
+std::vector<std::string> CarryAttachments(const Store& store,
+                                          const std::string& source,
+                                          RegistryClient& client,
+                                          const std::string& repo,
+                                          const Digest& digest) {
+  Reference ref = ParseReference(source);
+  Located at = Locate(ref, store);
+  auto from = LayoutAttachments(at.layout, at.name,
+                                ref.kind == Reference::Kind::kStore);
+  auto to = RegistryAttachments(client, repo);
+  return CopyAttachments(*from, *to, digest);
+}
+
+SignResult SignInRegistry(const Store& store, RegistryClient& client,
+                          const std::string& repo, const Digest& digest,
+                          const std::string& key) {
+  auto signer = LoadKey(key);
+  auto where = RegistryAttachments(client, repo);
+  std::string identity = client.host() + "/" + repo;
+  Target t;
+  t.digest = digest;
+  std::vector<std::pair<std::string, std::string>> statements;
+  if (RecordOf(store, digest)) statements = StatementsFor(store, t, identity);
+  return SignImage(*where, digest, identity, *signer, statements);
+}
+
+void VerifyInRegistry(RegistryClient& client, const std::string& repo,
+                      const Digest& digest, const std::string& key) {
+  Verifier verifier = Verifier::FromPem(ReadFile(key, 1 << 20), key);
+  auto where = RegistryAttachments(client, repo);
+  VerifyImage(*where, digest, verifier, {});
+}
+
+}  // namespace kiln::cli
