@@ -141,18 +141,24 @@ json LayerJson(const LayerResult& l) {
 
 }  // namespace
 
-int RunBuild(const Globals& g, const BuildArgs& args,
-             const RegistryArgs& registry) {
-  BuildOptions options;
-  options.load.path = args.template_path;
-  options.load.context = args.context;
-  options.load.template_path = TemplatePath();
+LoadOptions MakeLoadOptions(const BuildArgs& args) {
+  LoadOptions load;
+  load.path = args.template_path;
+  load.context = args.context;
+  load.template_path = TemplatePath();
   for (const auto& s : args.sets) {
     size_t eq = s.find('=');
     if (eq == std::string::npos || eq == 0)
       throw UserError("--set " + Quote(s) + ": expected KEY=VALUE");
-    options.load.sets.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+    load.sets.emplace_back(s.substr(0, eq), s.substr(eq + 1));
   }
+  return load;
+}
+
+int RunBuild(const Globals& g, const BuildArgs& args,
+             const RegistryArgs& registry) {
+  BuildOptions options;
+  options.load = MakeLoadOptions(args);
   options.build_date = BuildDate(args.source_date_epoch);
   if (args.compression) {
     Compression c;

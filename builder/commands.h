@@ -37,6 +37,11 @@ struct RegistryArgs;
 int RunBuild(const Globals& g, const BuildArgs& args,
              const RegistryArgs& registry);
 int RunImages(const Globals& g);
+// kiln lock (package_commands.cc).
+int RunLock(const Globals& g, const BuildArgs& args);
+// The template loading options a build or lock uses (--set, --context, stock
+// templates).
+LoadOptions MakeLoadOptions(const BuildArgs& args);
 int RunInspect(const Globals& g, const std::string& ref, bool files);
 int RunDiff(const Globals& g, const std::string& a, const std::string& b);
 int RunExport(const Globals& g, const std::string& ref, const std::string& dest,

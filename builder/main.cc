@@ -93,6 +93,18 @@ int main(int argc, char** argv) {
   build->callback(
       [&] { run = [&] { return kiln::cli::RunBuild(g, b, reg); }; });
 
+  auto* lock = app.add_subcommand(
+      "lock", "Resolve a template's Debian packages into kiln.lock");
+  lock->add_option("template", b.template_path, "Template file (kiln.yaml)")
+      ->required();
+  lock->add_option("--set", b.sets,
+                   "Override an arg: --set KEY=VALUE (repeatable)");
+  lock->add_flag("--json", g.json, "Print the result as JSON");
+  lock->footer(
+      "Example: kiln lock templates/debian.yaml   # writes "
+      "templates/debian.lock");
+  lock->callback([&] { run = [&] { return kiln::cli::RunLock(g, b); }; });
+
   auto* images =
       app.add_subcommand("images", "List the images in the local store");
   images->add_flag("--json", g.json, "Print as JSON");

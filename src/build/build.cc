@@ -8,6 +8,8 @@
 #include "core/strings.h"
 #include "image/export.h"
 #include "image/image.h"
+#include "packages/install.h"
+#include "packages/lock.h"
 #include "registry/transfer.h"
 #include "rootfs/context_fs.h"
 #include "rootfs/plan.h"
@@ -171,6 +173,36 @@ LayerResult WriteLayer(const LayerPlan& plan, size_t index,
   return r;
 }
 
+// The lock a build uses: kiln.lock beside the template. A lock that no longer
+// matches the template is an error; a missing one is made now, unless
+// --locked says it must exist.
+LockFile LockFor(const Template& t, const BuildOptions& options,
+                 HttpTransport& http, const std::string& cache,
+                 BuildObserver* observer) {
+  std::string path = LockPathFor(options.load.path);
+  std::string again = "run kiln lock " + options.load.path;
+  if (!PathExists(path)) {
+    if (options.locked)
+      throw UserError(path +
+                      ": no lock file, and --locked builds only from one (" +
+                      again + ")");
+    LockFile lock = MakeLock(t.packages, http, cache);
+    WriteFileAtomic(path, lock.ToJson());
+    if (observer)
+      observer->Warning("wrote " + path + " (" +
+                        std::to_string(lock.packages.size()) + " packages)");
+    return lock;
+  }
+  LockFile lock = LockFile::Parse(ReadFile(path, 64 << 20), path);
+  if (lock.request != RequestDigest(t.packages)) {
+    throw UserError(path +
+                    " no longer matches the template's packages (repositories, "
+                    "include or exclude changed): " +
+                    again);
+  }
+  return lock;
+}
+
 BuildRecord MakeRecord(const Template& t, const BuildOptions& options,
                        Compression compression, const BuildResult& result,
                        const std::vector<LayerPlan>& plans) {
@@ -191,6 +223,9 @@ BuildRecord MakeRecord(const Template& t, const BuildOptions& options,
   for (const auto& plan : plans) {
     for (const auto& [src, sha] : plan.inputs)
       r.inputs.push_back({"tarball:" + src, sha});
+    for (const auto& p : plan.packages)
+      r.packages.push_back(
+          {p.name, p.version, p.architecture, p.sha256, p.license});
   }
   for (const auto& l : result.layers)
     r.layers.push_back({l.name, l.blob.digest, l.diff_id, l.from_base});
@@ -232,7 +267,17 @@ BuildResult Build(const BuildOptions& options, const Store& store,
                         [&] { return Flatten(*base, f); });
   }
 
-  // 2. Plan every layer: all checks happen here, nothing is written yet.
+  // 2. Debian packages, as kiln.lock pins them, become the lowest layers.
+  if (!t.packages.empty()) {
+    auto http = NewCurlTransport(options.registry.tls);
+    std::string cache = store.path() + "/kiln/cache";
+    LockFile lock = LockFor(t, options, *http, cache + "/apt", observer);
+    std::vector<LayerSpec> layers =
+        PackageLayers(t.packages, lock, *http, cache + "/debs", 4);
+    t.layers.insert(t.layers.begin(), layers.begin(), layers.end());
+  }
+
+  // 3. Plan every layer: all checks happen here, nothing is written yet.
   std::unique_ptr<ContextFs> fs = NewHostFs();
   auto spool = Spool::Create(store.tmp_dir());
   std::vector<LayerPlan> plans;
@@ -255,6 +300,18 @@ BuildResult Build(const BuildOptions& options, const Store& store,
     LayerPlan plan = PlanLayer(spec, in);
     lower.ApplyLayer(plan.entries);
     plans.push_back(std::move(plan));
+  }
+  std::vector<std::string> scripted;
+  for (const auto& plan : plans) {
+    for (const auto& p : plan.packages) {
+      if (!p.scripts.empty()) scripted.push_back(p.name);
+    }
+  }
+  if (!scripted.empty() && observer) {
+    observer->Warning(
+        std::to_string(scripted.size()) +
+        " packages have maintainer scripts, which kiln does not run: " +
+        Join(scripted, ", "));
   }
   if (plans.empty() && !base)
     throw ErrorAt(

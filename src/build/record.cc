@@ -21,6 +21,14 @@ std::string BuildRecord::ToJson() const {
                            {"diffId", l.diff_id.ToString()},
                            {"fromBase", l.from_base}});
   }
+  json packages_json = json::array();
+  for (const auto& p : packages) {
+    packages_json.push_back({{"name", p.name},
+                             {"version", p.version},
+                             {"architecture", p.architecture},
+                             {"sha256", p.sha256},
+                             {"license", p.license}});
+  }
   json j = {{"format", "kiln-build-record"},
             {"version", 1},
             {"kiln", kiln_version},
@@ -36,6 +44,7 @@ std::string BuildRecord::ToJson() const {
             {"base", base},
             {"baseDigest", base_digest},
             {"inputs", named(inputs)},
+            {"packages", packages_json},
             {"layers", layers_json}};
   return CanonicalJson(j);
 }
@@ -70,6 +79,10 @@ BuildRecord BuildRecord::Parse(std::string_view text, const std::string& what) {
     r.base = j.at("base").get<std::string>();
     r.base_digest = j.at("baseDigest").get<std::string>();
     r.inputs = named(j.at("inputs"));
+    for (const auto& p : j.value("packages", json::array())) {
+      r.packages.push_back({p.at("name"), p.at("version"), p.at("architecture"),
+                            p.at("sha256"), p.at("license")});
+    }
     for (const auto& l : j.at("layers")) {
       r.layers.push_back({l.at("name").get<std::string>(),
                           Digest::Parse(l.at("digest").get<std::string>()),

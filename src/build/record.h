@@ -40,7 +40,11 @@ struct BuildRecord {
   int compression_level = 0;
   std::string base;           // as written in the template; "scratch"
   std::string base_digest;    // what it resolved to
-  std::vector<Named> inputs;  // tarballs (later: packages)
+  std::vector<Named> inputs;  // tarballs
+  struct Package {
+    std::string name, version, architecture, sha256, license;
+  };
+  std::vector<Package> packages;  // Debian packages installed
   std::vector<Layer> layers;
 
   std::string ToJson() const;  // canonical

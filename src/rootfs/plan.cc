@@ -8,6 +8,7 @@
 #include "core/fs.h"
 #include "core/strings.h"
 #include "digest/digest.h"
+#include "packages/deb.h"
 #include "rootfs/spool.h"
 #include "tar/tar_reader.h"
 
@@ -47,6 +48,9 @@ class Planner {
     // them rather than through a symlink the lower layers have there.
     for (size_t i = 0; i < spec_.dirs.size(); ++i)
       AddDir(spec_.dirs[i], "dirs[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < spec_.packages.size(); ++i)
+      AddPackage(spec_.packages[i], "packages[" + std::to_string(i) + "]");
+    CaCertificatesBundle();
     for (size_t i = 0; i < spec_.tarballs.size(); ++i)
       AddTarball(spec_.tarballs[i], "tarballs[" + std::to_string(i) + "]");
     for (size_t i = 0; i < spec_.files.size(); ++i)
@@ -349,85 +353,189 @@ class Planner {
     std::string archive = "tarball " + t.src;
     auto reader = TarReader::Open(host, archive);
     TarHeader h;
-    std::set<std::string>
-        seen;  // this archive's paths, for duplicates and hardlinks
-    while (reader->Next(&h)) {
-      std::string rel, why;
-      if (!NormalizeArchivePath(h.name, &rel, &why)) {
-        throw ErrorAt(loc, what_ + ", " + label + ": " + archive + ": entry " +
-                               Quote(h.name) + ": " + why);
-      }
-      std::string entry_label = archive + " entry " + Quote(h.name);
-      if (rel.empty())
-        continue;  // "./": the root's own metadata is not the archive's to set
-      if (h.unsupported)
-        throw ErrorAt(
-            loc, what_ + ": " + entry_label + " is a socket or unknown type");
-      bool device = h.type == EntryType::kChar || h.type == EntryType::kBlock;
-      if (device && !t.allow_devices) {
-        throw ErrorAt(
-            loc,
-            what_ + ": " + entry_label + " is a " + EntryTypeName(h.type) +
-                "; set allowDevices: true on the tarball to keep device nodes");
-      }
-      Entry e;
-      e.path = Resolve(JoinImage(t.dest, rel), loc, entry_label);
-      CheckName(e.path, loc, entry_label);
-      e.type = h.type;
-      e.mode = h.mode;
-      e.uid = h.uid;
-      e.gid = h.gid;
-      e.dev_major = h.dev_major;
-      e.dev_minor = h.dev_minor;
-      e.origin = Origin(entry_label, loc);
-      if (seen.count(e.path) && h.type != EntryType::kDir) {
-        throw ErrorAt(loc, what_ + ": " + entry_label + ": /" + e.path +
-                               " appears twice in the archive");
-      }
-      seen.insert(e.path);
-      switch (h.type) {
-        case EntryType::kFile:
-          e.size = h.size;
-          if (e.size) {
-            e.content =
-                in_.spool->Append([&](ByteSink& out) { reader->CopyData(out); },
-                                  h.size, entry_label);
-          }
-          break;
-        case EntryType::kSymlink:
-          e.link = h.link;
-          if (e.link.empty())
-            throw ErrorAt(loc, what_ + ": " + entry_label +
-                                   " is a symlink with an empty target");
-          break;
-        case EntryType::kHardlink: {
-          std::string target_rel;
-          if (!NormalizeArchivePath(h.link, &target_rel, &why) ||
-              target_rel.empty()) {
-            throw ErrorAt(loc, what_ + ": " + entry_label +
-                                   ": hardlink target " + Quote(h.link) +
-                                   " leaves the archive (" + why + ")");
-          }
-          std::string target =
-              Resolve(JoinImage(t.dest, target_rel), loc, entry_label);
-          auto it = claims_.find(target);
-          if (!seen.count(target) || it == claims_.end() ||
-              (it->second.entry.type != EntryType::kFile &&
-               it->second.entry.type != EntryType::kHardlink)) {
-            throw ErrorAt(loc, what_ + ": " + entry_label +
-                                   ": hardlink target " + Quote(h.link) +
-                                   " is not a file earlier in the archive");
-          }
-          e.link = it->second.entry.type == EntryType::kHardlink
-                       ? it->second.entry.link
-                       : target;
-          break;
-        }
-        default:
-          break;
-      }
-      Put(std::move(e), h.type == EntryType::kDir ? kData : kExplicit, loc);
+    ArchiveState state{
+        archive,
+        label,
+        t.dest,
+        t.allow_devices,
+        "set allowDevices: true on the tarball to keep device nodes",
+        loc,
+        {}};
+    while (reader->Next(&h)) AddArchiveEntry(h, *reader, state);
+  }
+
+  // What AddArchiveEntry needs to know about the archive it reads.
+  struct ArchiveState {
+    std::string archive;  // "tarball vendor/x.tar.gz", "package libc6 2.36"
+    std::string label;
+    std::string dest;  // where entries go ("" = /)
+    bool allow_devices;
+    std::string devices_hint;
+    SourceLocation loc;
+    std::set<std::string> seen;  // this archive's paths: duplicates, hardlinks
+  };
+
+  // One archive entry, checked (names that escape, whiteout names, sockets,
+  // undeclared devices, duplicates, hardlinks to anything but an earlier file
+  // of the archive) and placed, its data spooled.
+  void AddArchiveEntry(const TarHeader& h, TarReader& reader,
+                       ArchiveState& st) {
+    const SourceLocation& loc = st.loc;
+    std::string rel, why;
+    if (!NormalizeArchivePath(h.name, &rel, &why)) {
+      throw ErrorAt(loc, what_ + ", " + st.label + ": " + st.archive +
+                             ": entry " + Quote(h.name) + ": " + why);
     }
+    std::string entry_label = st.archive + " entry " + Quote(h.name);
+    if (rel.empty())
+      return;  // "./": the root's own metadata is not the archive's to set
+    if (h.unsupported)
+      throw ErrorAt(
+          loc, what_ + ": " + entry_label + " is a socket or unknown type");
+    bool device = h.type == EntryType::kChar || h.type == EntryType::kBlock;
+    if (device && !st.allow_devices) {
+      throw ErrorAt(loc, what_ + ": " + entry_label + " is a " +
+                             EntryTypeName(h.type) + "; " + st.devices_hint);
+    }
+    Entry e;
+    e.path = Resolve(JoinImage(st.dest, rel), loc, entry_label);
+    CheckName(e.path, loc, entry_label);
+    e.type = h.type;
+    e.mode = h.mode;
+    e.uid = h.uid;
+    e.gid = h.gid;
+    e.dev_major = h.dev_major;
+    e.dev_minor = h.dev_minor;
+    e.origin = Origin(entry_label, loc);
+    if (st.seen.count(e.path) && h.type != EntryType::kDir) {
+      throw ErrorAt(loc, what_ + ": " + entry_label + ": /" + e.path +
+                             " appears twice in the archive");
+    }
+    st.seen.insert(e.path);
+    switch (h.type) {
+      case EntryType::kFile:
+        e.size = h.size;
+        if (e.size) {
+          e.content =
+              in_.spool->Append([&](ByteSink& out) { reader.CopyData(out); },
+                                h.size, entry_label);
+        }
+        break;
+      case EntryType::kSymlink:
+        e.link = h.link;
+        if (e.link.empty())
+          throw ErrorAt(loc, what_ + ": " + entry_label +
+                                 " is a symlink with an empty target");
+        break;
+      case EntryType::kHardlink: {
+        std::string target_rel;
+        if (!NormalizeArchivePath(h.link, &target_rel, &why) ||
+            target_rel.empty()) {
+          throw ErrorAt(loc, what_ + ": " + entry_label + ": hardlink target " +
+                                 Quote(h.link) + " leaves the archive (" + why +
+                                 ")");
+        }
+        std::string target =
+            Resolve(JoinImage(st.dest, target_rel), loc, entry_label);
+        auto it = claims_.find(target);
+        if (!st.seen.count(target) || it == claims_.end() ||
+            (it->second.entry.type != EntryType::kFile &&
+             it->second.entry.type != EntryType::kHardlink)) {
+          throw ErrorAt(loc, what_ + ": " + entry_label + ": hardlink target " +
+                                 Quote(h.link) +
+                                 " is not a file earlier in the archive");
+        }
+        e.link = it->second.entry.type == EntryType::kHardlink
+                     ? it->second.entry.link
+                     : target;
+        break;
+      }
+      default:
+        break;
+    }
+    Put(std::move(e), h.type == EntryType::kDir ? kData : kExplicit, loc);
+  }
+
+  // What ca-certificates' maintainer script would make, declaratively: the
+  // bundle of every certificate it ships, in path order (as distroless does).
+  void CaCertificatesBundle() {
+    bool here = std::any_of(
+        spec_.packages.begin(), spec_.packages.end(),
+        [](const PackageSpec& p) { return p.name == "ca-certificates"; });
+    const std::string bundle = "etc/ssl/certs/ca-certificates.crt";
+    if (!here || claims_.count(bundle)) return;
+    std::string pem;
+    for (const auto& [path, claim] : claims_) {
+      const Entry& e = claim.entry;
+      if (e.type == EntryType::kFile &&
+          StartsWith(path, "usr/share/ca-certificates/") &&
+          EndsWith(path, ".crt") && e.content) {
+        std::string cert = e.content->ReadAll(e.size);
+        if (!cert.empty() && cert.back() != '\n') cert += '\n';
+        pem += cert;
+      }
+    }
+    if (pem.empty()) return;
+    Entry e;
+    e.path = Resolve(bundle, spec_.locs.entry, "ca-certificates");
+    e.mode = 0644;
+    e.size = pem.size();
+    e.content = InlineContent(std::move(pem));
+    e.origin = "the ca-certificates bundle";
+    Put(std::move(e), kExplicit, spec_.locs.entry);
+  }
+
+  // A Debian package: its data, and the dpkg database entries image scanners
+  // read (/var/lib/dpkg/status.d/NAME and NAME.md5sums, as distroless writes).
+  void AddPackage(const PackageSpec& p, const std::string& label) {
+    std::string archive = "package " + p.name + " " + p.version;
+    ArchiveState state{archive, label, "", true, "", spec_.locs.entry, {}};
+    DebControl control;
+    std::string copyright;
+    std::string copyright_path = "usr/share/doc/" + p.name + "/copyright";
+    ReadDeb(
+        p.deb, archive, &control, [&](const TarHeader& h, TarReader& reader) {
+          std::string rel, why;
+          if (h.type == EntryType::kFile &&
+              NormalizeArchivePath(h.name, &rel, &why) &&
+              rel == copyright_path && h.size < (1 << 20)) {
+            // Kept for the SBOM's licence; the entry itself is added as usual.
+            StringSink sink(&copyright);
+            reader.CopyData(sink);
+            Entry e;
+            e.path = Resolve(rel, state.loc, archive);
+            e.mode = h.mode;
+            e.uid = h.uid;
+            e.gid = h.gid;
+            e.size = copyright.size();
+            if (e.size) e.content = InlineContent(copyright);
+            e.origin = Origin(archive + " entry " + Quote(h.name), state.loc);
+            state.seen.insert(e.path);
+            Put(std::move(e), kExplicit, state.loc);
+            return;
+          }
+          AddArchiveEntry(h, reader, state);
+        });
+    if (control.fields.Get("Package") != p.name ||
+        control.fields.Get("Version") != p.version) {
+      throw UserError(archive + ": the .deb says it is " +
+                      control.fields.Get("Package") + " " +
+                      control.fields.Get("Version"));
+    }
+    auto dpkg = [&](const std::string& path, const std::string& content) {
+      Entry e;
+      e.path = Resolve(path, state.loc, archive);
+      e.mode = 0644;
+      e.size = content.size();
+      if (e.size) e.content = InlineContent(content);
+      e.origin = Origin(archive + " (dpkg database)", state.loc);
+      Put(std::move(e), kExplicit, state.loc);
+    };
+    dpkg("var/lib/dpkg/status.d/" + p.name, control.text);
+    if (!control.md5sums.empty())
+      dpkg("var/lib/dpkg/status.d/" + p.name + ".md5sums", control.md5sums);
+    plan_.packages.push_back({p.name, p.version, p.architecture, p.sha256,
+                              LicenseOf(copyright), control.scripts});
   }
 
   void AddWhiteout(const RemoveSpec& r, const std::string& label) {

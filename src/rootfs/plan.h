@@ -26,6 +26,11 @@ struct LayerPlan {
   // Digests of the inputs that decide the layer's bytes (tarballs), for
   // provenance: "vendor/x.tar.gz" -> hex.
   std::vector<std::pair<std::string, std::string>> inputs;
+  struct Package {
+    std::string name, version, architecture, sha256, license;
+    std::vector<std::string> scripts;  // maintainer scripts, not run
+  };
+  std::vector<Package> packages;
 };
 
 struct PlanInputs {

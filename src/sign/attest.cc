@@ -35,6 +35,21 @@ std::string UuidOf(const Digest& d) {
          h.substr(16, 4) + "-" + h.substr(20);
 }
 
+// The package URL of a Debian package (purl-spec "deb" type).
+std::string Purl(const BuildRecord::Package& p) {
+  std::string version;
+  for (char c : p.version) {
+    if (c == ':') {
+      version += "%3A";
+    } else if (c == '+') {
+      version += "%2B";
+    } else {
+      version += c;
+    }
+  }
+  return "pkg:deb/debian/" + p.name + "@" + version + "?arch=" + p.architecture;
+}
+
 std::string LayerLabel(const SbomInputs& in, uint32_t layer) {
   std::string label = "layer " + std::to_string(layer + 1);
   if (in.record && layer < in.record->layers.size())
@@ -102,6 +117,17 @@ std::string SpdxDocument(const SbomInputs& in) {
       input_package("SPDXRef-Input-" + std::to_string(i + 1), r.inputs[i].name,
                     "", r.inputs[i].sha256, "ARCHIVE", "GENERATED_FROM");
     }
+    for (size_t i = 0; i < r.packages.size(); ++i) {
+      const auto& p = r.packages[i];
+      input_package("SPDXRef-Package-" + std::to_string(i + 1), p.name,
+                    p.version, p.sha256, "LIBRARY", "CONTAINS");
+      json& added = packages.back();
+      added["licenseDeclared"] = p.license.empty() ? "NOASSERTION" : p.license;
+      added["externalRefs"] =
+          json::array({{{"referenceCategory", "PACKAGE-MANAGER"},
+                        {"referenceType", "purl"},
+                        {"referenceLocator", Purl(p)}}});
+    }
   }
   size_t n = 0;
   for (const auto& [path, e] : in.files->entries()) {
@@ -156,6 +182,14 @@ std::string CycloneDxDocument(const SbomInputs& in) {
       input("template:" + t.name, "file", t.name, t.sha256);
     for (const auto& i : r.inputs)
       input("input:" + i.name, "file", i.name, i.sha256);
+    for (const auto& p : r.packages) {
+      input(Purl(p), "library", p.name, p.sha256);
+      json& c = components.back();
+      c["version"] = p.version;
+      c["purl"] = Purl(p);
+      if (!p.license.empty() && p.license != "NOASSERTION")
+        c["licenses"] = json::array({{{"expression", p.license}}});
+    }
   }
   for (const auto& [path, e] : in.files->entries()) {
     if (e.type != EntryType::kFile) continue;
@@ -204,6 +238,11 @@ std::string ProvenancePredicate(const BuildRecord& r) {
         {{"name", "base"},
          {"uri", r.base},
          {"digest", {{"sha256", Digest::Parse(r.base_digest).hex()}}}});
+  }
+  for (const auto& p : r.packages) {
+    resolved.push_back({{"name", p.name},
+                        {"uri", Purl(p)},
+                        {"digest", {{"sha256", p.sha256}}}});
   }
   for (const auto& i : r.inputs)
     resolved.push_back({{"name", i.name},

@@ -291,6 +291,7 @@ struct Partial {
   ConfigSpec config;
   std::map<std::string, std::string> annotations;
   std::optional<std::vector<std::string>> publish_tags;
+  PackagesSpec packages;
   FieldLocations locs;
 };
 
@@ -597,11 +598,97 @@ ConfigSpec ReadConfig(Reader& r, const YAML::Node& node) {
   return c;
 }
 
+PackagesSpec ReadPackages(Reader& r, const YAML::Node& node,
+                          const std::string& dir) {
+  MapNode m(r, node, "packages",
+            {"repositories", "include", "exclude", "layering", "maxLayers"});
+  PackagesSpec p;
+  p.locs = m.Locations();
+  if (m.Has("repositories")) {
+    size_t i = 0;
+    for (const auto& n :
+         r.Sequence(m.Get("repositories"), "packages.repositories")) {
+      std::string w = "packages.repositories[" + std::to_string(i++) + "]";
+      MapNode e(
+          r, n, w,
+          {"name", "url", "suite", "components", "architecture", "keyring"});
+      RepositorySpec repo;
+      repo.name = e.OptString("name").value_or("repo" + std::to_string(i));
+      repo.url = r.Scalar(e.Required("url"), w + ".url");
+      while (EndsWith(repo.url, "/")) repo.url.pop_back();
+      if (!StartsWith(repo.url, "http://") &&
+          !StartsWith(repo.url, "https://")) {
+        throw ErrorAt(e.ValueLoc("url"),
+                      w + ".url must be an http:// or https:// URL");
+      }
+      repo.suite = r.Scalar(e.Required("suite"), w + ".suite");
+      repo.components = e.Has("components") ? r.StringList(e.Get("components"),
+                                                           w + ".components")
+                                            : std::vector<std::string>{"main"};
+      repo.architecture = e.OptString("architecture").value_or("");
+      std::string keyring = r.Scalar(e.Required("keyring"), w + ".keyring");
+      repo.keyring = keyring[0] == '/' ? keyring : dir + "/" + keyring;
+      for (const auto& other : p.repositories) {
+        if (other.name == repo.name)
+          throw ErrorAt(e.ValueLoc("name"),
+                        "two repositories are named " + Quote(repo.name));
+      }
+      repo.locs = e.Locations();
+      p.repositories.push_back(std::move(repo));
+    }
+  }
+  if (m.Has("include")) {
+    for (const auto& n : r.Sequence(m.Get("include"), "packages.include")) {
+      std::string text = r.Scalar(n, "packages.include item");
+      PackageIncludeSpec inc{text, "", r.Loc(n)};
+      if (size_t eq = text.find('='); eq != std::string::npos) {
+        inc.name = text.substr(0, eq);
+        inc.version = text.substr(eq + 1);
+      }
+      static const std::regex kPackage("^[a-z0-9][a-z0-9+.-]+$");
+      if (!std::regex_match(inc.name, kPackage)) {
+        throw ErrorAt(inc.loc, "packages.include: " + Quote(inc.name) +
+                                   " is not a Debian package name");
+      }
+      p.include.push_back(std::move(inc));
+    }
+  }
+  if (m.Has("exclude"))
+    p.exclude = r.StringList(m.Get("exclude"), "packages.exclude");
+  if (m.Has("layering")) {
+    std::string l = r.Scalar(m.Get("layering"), "packages.layering");
+    if (l == "single") {
+      p.layering = PackageLayering::kSingle;
+    } else if (l == "per-package") {
+      p.layering = PackageLayering::kPerPackage;
+    } else if (l == "grouped") {
+      p.layering = PackageLayering::kGrouped;
+    } else {
+      throw ErrorAt(
+          m.ValueLoc("layering"),
+          "packages.layering must be single, per-package or grouped, not " +
+              Quote(l));
+    }
+  }
+  if (m.Has("maxLayers"))
+    p.max_layers =
+        static_cast<int>(r.Uint(m.Get("maxLayers"), "packages.maxLayers", 100));
+  if (p.layering == PackageLayering::kGrouped && p.max_layers < 1) {
+    throw ErrorAt(m.Locations().entry,
+                  "packages.layering grouped needs maxLayers (1 to 100)");
+  }
+  if (!p.include.empty() && p.repositories.empty()) {
+    throw ErrorAt(m.Locations().entry,
+                  "packages.include needs at least one repository");
+  }
+  return p;
+}
+
 Partial ReadPartial(Reader& r, const std::string& context) {
   MapNode m(r, r.doc().root, "the template",
             {"apiVersion", "name", "version", "base", "platform", "compression",
              "args", "extends", "layers", "accounts", "config", "annotations",
-             "publish"});
+             "publish", "packages"});
   Partial p;
   p.locs = m.Locations();
   p.name = m.OptString("name");
@@ -618,6 +705,8 @@ Partial ReadPartial(Reader& r, const std::string& context) {
   if (m.Has("config")) p.config = ReadConfig(r, m.Get("config"));
   if (m.Has("annotations"))
     p.annotations = r.StringMap(m.Get("annotations"), "annotations");
+  if (m.Has("packages"))
+    p.packages = ReadPackages(r, m.Get("packages"), r.doc().dir);
   if (m.Has("publish")) {
     MapNode pub(r, m.Get("publish"), "publish", {"tags"});
     std::vector<std::string> tags;
@@ -682,6 +771,35 @@ void MergeInto(Partial& base, Partial&& child) {
   for (auto& [k, v] : o.locs.fields) c.locs.fields[k] = v;
   for (auto& [k, v] : child.annotations) base.annotations[k] = v;
   if (child.publish_tags) base.publish_tags = std::move(child.publish_tags);
+  // Packages: repositories and includes add up (a child's entry of the same
+  // name replaces its parent's); excludes add up; the child's layering wins.
+  PackagesSpec& bp = base.packages;
+  PackagesSpec& cp = child.packages;
+  for (auto& repo : cp.repositories) {
+    auto it = std::find_if(bp.repositories.begin(), bp.repositories.end(),
+                           [&](auto& x) { return x.name == repo.name; });
+    if (it != bp.repositories.end()) {
+      *it = std::move(repo);
+    } else {
+      bp.repositories.push_back(std::move(repo));
+    }
+  }
+  for (auto& inc : cp.include) {
+    auto it = std::find_if(bp.include.begin(), bp.include.end(),
+                           [&](auto& x) { return x.name == inc.name; });
+    if (it != bp.include.end()) {
+      *it = std::move(inc);
+    } else {
+      bp.include.push_back(std::move(inc));
+    }
+  }
+  for (auto& e : cp.exclude) {
+    if (std::find(bp.exclude.begin(), bp.exclude.end(), e) == bp.exclude.end())
+      bp.exclude.push_back(e);
+  }
+  if (cp.locs.fields.count("layering")) bp.layering = cp.layering;
+  if (cp.locs.fields.count("maxLayers")) bp.max_layers = cp.max_layers;
+  if (!cp.locs.fields.empty()) bp.locs = cp.locs;
 }
 
 Doc ParseDoc(const std::string& path, const std::string& shown) {
@@ -1000,6 +1118,10 @@ Template LoadTemplate(const LoadOptions& options) {
                                           std::to_string(g.gid));
   }
   t.args = std::move(vars);
+  t.packages = std::move(merged.packages);
+  for (auto& repo : t.packages.repositories) {
+    if (repo.architecture.empty()) repo.architecture = t.platform.architecture;
+  }
   t.layers = std::move(merged.layers);
   t.accounts = std::move(merged.accounts);
   t.config = std::move(merged.config);

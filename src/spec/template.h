@@ -85,6 +85,13 @@ struct TarballSpec {
   FieldLocations locs;
 };
 
+// A Debian package the lock chose, downloaded and verified.
+struct PackageSpec {
+  std::string name, version, architecture;
+  std::string deb;     // local path of the verified .deb
+  std::string sha256;  // hex
+};
+
 struct RemoveSpec {
   std::string path;  // normalised; becomes an OCI whiteout
   SourceLocation loc;
@@ -98,6 +105,7 @@ struct LayerSpec {
   std::vector<HardlinkSpec> hardlinks;
   std::vector<DeviceSpec> devices;
   std::vector<TarballSpec> tarballs;
+  std::vector<PackageSpec> packages;  // filled by the build from kiln.lock
   std::vector<RemoveSpec> remove;
   FieldLocations locs;
 };
@@ -142,6 +150,36 @@ struct ConfigSpec {
   FieldLocations locs;
 };
 
+// Debian packages: where they come from, which ones, how they are layered.
+struct RepositorySpec {
+  std::string name;  // how the lock file names it
+  std::string url;   // the archive root, e.g. http://deb.debian.org/debian
+  std::string suite;
+  std::vector<std::string> components;
+  std::string architecture;  // default: the platform's
+  std::string
+      keyring;  // absolute path of the OpenPGP keyring signing InRelease
+  FieldLocations locs;
+};
+
+struct PackageIncludeSpec {
+  std::string name;
+  std::string version;  // "" = the newest
+  SourceLocation loc;
+};
+
+enum class PackageLayering { kSingle, kPerPackage, kGrouped };
+
+struct PackagesSpec {
+  std::vector<RepositorySpec> repositories;
+  std::vector<PackageIncludeSpec> include;
+  std::vector<std::string> exclude;
+  PackageLayering layering = PackageLayering::kSingle;
+  int max_layers = 0;  // kGrouped
+  FieldLocations locs;
+  bool empty() const { return include.empty(); }
+};
+
 struct Platform {
   std::string os = "linux";
   std::string architecture = "amd64";
@@ -161,6 +199,7 @@ struct Template {
   Platform platform;
   Compression compression = Compression::kGzip;
   std::map<std::string, std::string> args;  // final values, after --set
+  PackagesSpec packages;  // their layers come first, below the template's own
   std::vector<LayerSpec> layers;
   AccountsSpec accounts;
   ConfigSpec config;

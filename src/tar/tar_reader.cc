@@ -22,9 +22,18 @@ struct TarReader::Source {
   Sha256 hasher;
   std::optional<Digest> expected;
   std::string error;
+  std::function<long(const void**)> pull;  // instead of fd: a stream
 
   static la_ssize_t Read(struct archive*, void* self, const void** out) {
     auto* s = static_cast<Source*>(self);
+    if (s->pull) {
+      try {
+        return s->pull(out);
+      } catch (const std::exception& e) {
+        s->error = e.what();
+        return -1;
+      }
+    }
     while (true) {
       ssize_t n = ::read(s->fd.get(), s->buf.data(), s->buf.size());
       if (n < 0 && errno == EINTR) continue;
@@ -40,7 +49,7 @@ struct TarReader::Source {
 
   // Hashes what libarchive did not need to read (padding after the end).
   void Verify(const std::string& what) {
-    if (!expected) return;
+    if (!expected || pull) return;
     while (true) {
       ssize_t n = ::read(fd.get(), buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;
@@ -70,6 +79,22 @@ std::unique_ptr<TarReader> TarReader::Open(const std::string& path,
   source->path = path;
   source->expected = std::move(expected);
   ::posix_fadvise(source->fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  struct archive* a = archive_read_new();
+  if (!a) throw InternalError("libarchive: out of memory");
+  archive_read_support_filter_all(a);
+  archive_read_support_format_tar(a);
+  Source* raw = source.get();
+  std::unique_ptr<TarReader> reader(new TarReader(a, std::move(source), what));
+  if (archive_read_open(a, raw, nullptr, &Source::Read, nullptr) != ARCHIVE_OK)
+    reader->Fail("opening");
+  return reader;
+}
+
+std::unique_ptr<TarReader> TarReader::OpenStream(
+    std::function<long(const void**)> pull, const std::string& what) {
+  auto source = std::make_unique<Source>();
+  source->pull = std::move(pull);
+  source->path = what;
   struct archive* a = archive_read_new();
   if (!a) throw InternalError("libarchive: out of memory");
   archive_read_support_filter_all(a);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,10 @@ class TarReader {
   static std::unique_ptr<TarReader> Open(
       const std::string& path, const std::string& what,
       std::optional<Digest> expected = std::nullopt);
+  // Reads an archive from a stream: pull(&buf) returns the next block's size
+  // (0 at the end), as libarchive's read callbacks do.
+  static std::unique_ptr<TarReader> OpenStream(
+      std::function<long(const void**)> pull, const std::string& what);
   ~TarReader();
 
   // The next entry's header; false at the end. Errors are UserErrors naming

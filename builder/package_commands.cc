@@ -1,0 +1,48 @@
+// kiln lock: resolve a template's Debian packages and write kiln.lock.
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "core/fs.h"
+#include "core/strings.h"
+#include "packages/lock.h"
+#include "store/store.h"
+
+namespace kiln::cli {
+
+int RunLock(const Globals& g, const BuildArgs& args) {
+  Store store = Store::Open(g.store.empty() ? Store::DefaultPath() : g.store);
+  LoadOptions load = MakeLoadOptions(args);
+  Template t = LoadTemplate(load);
+  if (t.packages.empty())
+    throw UserError(args.template_path +
+                    ": the template has no packages to lock");
+  auto http = NewCurlTransport(TlsOptions{});
+  auto start = std::chrono::steady_clock::now();
+  LockFile lock = MakeLock(t.packages, *http, store.path() + "/kiln/cache/apt");
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  std::string path = LockPathFor(args.template_path);
+  WriteFileAtomic(path, lock.ToJson());
+  uint64_t bytes = 0;
+  for (const auto& p : lock.packages) bytes += p.size;
+  if (g.json) {
+    std::printf("%s\n", nlohmann::json({{"lock", path},
+                                        {"packages", lock.packages.size()},
+                                        {"bytes", bytes},
+                                        {"request", lock.request},
+                                        {"seconds", seconds}})
+                            .dump(2)
+                            .c_str());
+  } else {
+    std::printf(
+        "%s: %zu packages, %s to download, from %zu repositories (%.2f s)\n",
+        path.c_str(), lock.packages.size(), HumanBytes(bytes).c_str(),
+        lock.repositories.size(), seconds);
+  }
+  return 0;
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,177 @@
+#include <gtest/gtest.h>
+
+#include "packages/debian.h"
+#include "packages/resolver.h"
+
+namespace kiln {
+namespace {
+
+TEST(DebianVersion, OrdersAsDpkgDoes) {
+  EXPECT_LT(CompareDebianVersions("1.0", "1.1"), 0);
+  EXPECT_LT(CompareDebianVersions("1.0~rc1", "1.0"), 0);  // ~ before the end
+  EXPECT_LT(CompareDebianVersions("1.0", "1.0+b1"), 0);
+  EXPECT_LT(CompareDebianVersions("1.0-1", "1.0-2"), 0);
+  EXPECT_LT(CompareDebianVersions("9.9", "1:0.1"), 0);     // epochs first
+  EXPECT_LT(CompareDebianVersions("1.2.9", "1.2.10"), 0);  // numerically
+  EXPECT_LT(CompareDebianVersions("2.36-9+deb12u3", "2.36-9+deb12u10"), 0);
+  EXPECT_EQ(CompareDebianVersions("1.0", "1.00"), 0);
+  EXPECT_EQ(CompareDebianVersions("0:1.0", "1.0"), 0);
+  EXPECT_GT(CompareDebianVersions("1.0a", "1.0"), 0);
+  EXPECT_LT(CompareDebianVersions("1.0~~", "1.0~"), 0);
+  EXPECT_TRUE(IsDebianVersion("2:1.2.3-4+deb12u1"));
+  EXPECT_FALSE(IsDebianVersion("latest"));
+}
+
+TEST(Control, ParagraphsAndContinuationLines) {
+  auto ps = ParseControl(
+      "Package: a\nVersion: 1\nDescription: short\n long line\n .\n\nPackage: "
+      "b\n",
+      "x");
+  ASSERT_EQ(ps.size(), 2u);
+  EXPECT_EQ(ps[0].Get("package"), "a");
+  EXPECT_EQ(ps[0].Get("Description"), "short\nlong line\n.");
+  EXPECT_EQ(ps[1].Get("Package"), "b");
+  EXPECT_EQ(ps[0].Text(),
+            "Package: a\nVersion: 1\nDescription: short\n long line\n .\n");
+  EXPECT_THROW(ParseControl("Package a\n", "f"), Error);
+}
+
+TEST(Control, DependencyFields) {
+  auto groups = ParseDependencies(
+      "libc6 (>= 2.34), awk | mawk:any, x [amd64] <!nocheck>, y (<< 2~)", "f");
+  ASSERT_EQ(groups.size(), 4u);
+  EXPECT_EQ(groups[0][0].ToString(), "libc6 (>= 2.34)");
+  EXPECT_EQ(groups[1].size(), 2u);
+  EXPECT_EQ(groups[1][1].name, "mawk");
+  EXPECT_EQ(groups[1][1].arch, "any");
+  EXPECT_EQ(groups[2][0].ToString(), "x");
+  EXPECT_TRUE(groups[0][0].Allows("2.36-9"));
+  EXPECT_FALSE(groups[0][0].Allows("2.31"));
+  EXPECT_TRUE(groups[3][0].Allows("1.9"));
+  EXPECT_FALSE(groups[3][0].Allows("2~"));
+}
+
+class ResolverTest : public ::testing::Test {
+ protected:
+  void Add(const std::string& text) {
+    for (const auto& p : ParseControl(text, "test"))
+      u_.Add(p, "main", "amd64", "test");
+  }
+  std::string Names(const Resolution& r) {
+    std::string s;
+    for (const auto* p : r.packages) s += p->name + "=" + p->version + " ";
+    return s;
+  }
+  std::string ErrorOf(const std::vector<PackageRequest>& inc,
+                      const std::set<std::string>& exc = {}) {
+    try {
+      Resolve(u_, inc, exc);
+    } catch (const Error& e) {
+      return e.message();
+    }
+    return "no error";
+  }
+  Universe u_;
+};
+
+TEST_F(ResolverTest, ClosureWithVersionsAlternativesAndVirtuals) {
+  Add(R"(Package: app
+Version: 1.0
+Architecture: amd64
+Depends: libc (>= 2), awk | gawk, mail-transport-agent
+Pre-Depends: base
+
+Package: libc
+Version: 1
+Architecture: amd64
+
+Package: libc
+Version: 3
+Architecture: amd64
+
+Package: base
+Version: 1
+Architecture: all
+
+Package: gawk
+Version: 5
+Architecture: amd64
+Provides: awk
+
+Package: mawk
+Version: 1.3
+Architecture: amd64
+Priority: required
+Provides: awk
+
+Package: postfix
+Version: 3
+Architecture: amd64
+Priority: optional
+Provides: mail-transport-agent
+
+Package: exim4
+Version: 4
+Architecture: amd64
+Priority: standard
+Provides: mail-transport-agent
+
+Package: other-arch
+Version: 1
+Architecture: arm64
+)");
+  Resolution r = Resolve(u_, {{"app", ""}}, {});
+  // awk: mawk (required) over gawk; the MTA: exim4 (standard) over postfix.
+  EXPECT_EQ(Names(r), "app=1.0 base=1 exim4=4 libc=3 mawk=1.3 ");
+  EXPECT_EQ(r.why["libc"], "the template -> app");
+  // A pinned version, and an excluded alternative.
+  EXPECT_EQ(Names(Resolve(u_, {{"app", ""}, {"gawk", ""}}, {"exim4"})),
+            "app=1.0 base=1 gawk=5 libc=3 postfix=3 ");
+}
+
+TEST_F(ResolverTest, ErrorsNameThePackageAndTheChain) {
+  Add(R"(Package: a
+Version: 1
+Architecture: amd64
+Depends: b
+
+Package: b
+Version: 1
+Architecture: amd64
+Depends: c (>= 2)
+
+Package: c
+Version: 1
+Architecture: amd64
+
+Package: d
+Version: 1
+Architecture: amd64
+Depends: e
+
+Package: e
+Version: 1
+Architecture: amd64
+Conflicts: a
+)");
+  EXPECT_EQ(ErrorOf({{"a", ""}}),
+            "cannot satisfy c (>= 2), required by the template -> a -> b: no "
+            "version of c satisfies c (>= 2) "
+            "(available: 1)");
+  EXPECT_EQ(ErrorOf({{"zzz", ""}}), "no package named zzz in the repositories");
+  EXPECT_EQ(ErrorOf({{"c", "9"}}), "package c has no version 9 (available: 1)");
+  EXPECT_EQ(ErrorOf({{"d", ""}}, {"e"}),
+            "cannot satisfy e, required by the template -> d: e is excluded");
+  Add("Package: f\nVersion: 1\nArchitecture: amd64\nDepends: missing\n");
+  EXPECT_EQ(ErrorOf({{"f", ""}}),
+            "cannot satisfy missing, required by the template -> f: no package "
+            "named or providing missing");
+  Add("Package: a2\nVersion: 1\nArchitecture: amd64\n\nPackage: x\nVersion: "
+      "1\nArchitecture: amd64\nBreaks: a2 (<< 2)\n");
+  EXPECT_EQ(ErrorOf({{"a2", ""}, {"x", ""}}),
+            "package x 1 conflicts with a2 1 (a2 (<< 2)); a2 is required by "
+            "the template");
+}
+
+}  // namespace
+}  // namespace kiln
