@@ -97,7 +97,7 @@ TEST_F(LoaderTest, UnknownKeyPointsAtItWithASuggestion) {
             "T/kiln.yaml:4:1: unknown key \"colour\" in the template (known "
             "keys: apiVersion, name, version, base, "
             "platform, compression, args, extends, layers, accounts, config, "
-            "annotations, publish)\n"
+            "annotations, publish, packages)\n"
             "colour: red\n"
             "^");
 }
