@@ -16,6 +16,8 @@ packages=(
   # the registry fixture: a real registry (distribution 2.8), bcrypt htpasswd,
   # a throw-away CA, the fault-injecting proxy
   docker-registry apache2-utils openssl curl python3
+  # Debian packages: InRelease verification, and the test APT repository
+  gpgv gnupg dpkg-dev debian-archive-keyring
 )
 
 missing=()

@@ -207,7 +207,12 @@ LockFile::Repository LoadRepository(HttpTransport& http,
                            repo.components, Sha256Of(text).ToString()};
   for (const auto& component : repo.components) {
     size_t before = universe->size();
-    for (const std::string& arch : {repo.architecture, std::string("all")}) {
+    // "No-Support-for-Architecture-all: Packages" says arch-all packages are
+    // in each architecture's index already (Debian's archive does this).
+    std::vector<std::string> arches = {repo.architecture};
+    if (!release.Has("No-Support-for-Architecture-all"))
+      arches.push_back("all");
+    for (const std::string& arch : arches) {
       // Prefer the smallest transfer the Release lists.
       const ReleaseFile* pick = nullptr;
       for (const char* suffix : {".xz", ".gz", ""}) {

@@ -175,3 +175,83 @@ Conflicts: a
 
 }  // namespace
 }  // namespace kiln
+
+#include "packages/install.h"
+#include "packages/lock.h"
+
+namespace kiln {
+namespace {
+
+TEST(License, MachineReadableCopyrightToSpdx) {
+  std::string dep5 =
+      "Format: "
+      "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+      "Files: *\nCopyright: someone\nLicense: GPL-2+\n\n"
+      "Files: lib/*\nLicense: MIT or Expat\n\n"
+      "License: GPL-2+\n On Debian systems...\n";
+  EXPECT_EQ(LicenseOf(dep5), "GPL-2.0-or-later AND MIT");
+  EXPECT_EQ(LicenseOf("This package was debianized by...\n"), "NOASSERTION");
+  EXPECT_EQ(LicenseOf(dep5 + "\nFiles: x\nLicense: SomethingCustom\n"),
+            "NOASSERTION");
+}
+
+TEST(Lock, RoundTripsAndNamesItsFile) {
+  LockFile l;
+  l.request = "sha256:" + std::string(64, 'a');
+  l.repositories.push_back({"debian",
+                            "http://x/debian",
+                            "bookworm",
+                            "amd64",
+                            {"main"},
+                            "sha256:" + std::string(64, 'b')});
+  l.packages.push_back({"libc6",
+                        "2.36-9",
+                        "amd64",
+                        "debian",
+                        "pool/main/g/glibc/libc6.deb",
+                        std::string(64, 'c'),
+                        42,
+                        {"libgcc-s1"}});
+  LockFile back = LockFile::Parse(l.ToJson(), "kiln.lock");
+  EXPECT_EQ(back.ToJson(), l.ToJson());
+  EXPECT_EQ(back.packages[0].depends, std::vector<std::string>{"libgcc-s1"});
+  EXPECT_EQ(LockPathFor("dir/kiln.yaml"), "dir/kiln.lock");
+  EXPECT_EQ(LockPathFor("kiln.yaml"), "kiln.lock");
+  EXPECT_EQ(LockPathFor("/t/debian-base.yaml"), "/t/debian-base.lock");
+  EXPECT_THROW(
+      LockFile::Parse("{\"format\":\"kiln-lock\",\"version\":2}", "kiln.lock"),
+      Error);
+}
+
+TEST(Lock, TheRequestDigestFollowsWhatDecidesTheResolution) {
+  PackagesSpec a;
+  a.repositories.push_back(
+      {"d", "http://x", "bookworm", {"main"}, "amd64", "/k.gpg", {}});
+  a.include.push_back({"libc6", "", {}});
+  PackagesSpec b = a;
+  b.layering =
+      PackageLayering::kPerPackage;  // layering does not change what is chosen
+  EXPECT_EQ(RequestDigest(a), RequestDigest(b));
+  b.include.push_back({"tzdata", "", {}});
+  EXPECT_NE(RequestDigest(a), RequestDigest(b));
+  b = a;
+  b.exclude.push_back("x");
+  EXPECT_NE(RequestDigest(a), RequestDigest(b));
+}
+
+TEST(Install, DependenciesComeFirst) {
+  LockFile l;
+  auto add = [&](const std::string& name, std::vector<std::string> deps) {
+    l.packages.push_back({name, "1", "amd64", "d", "", "", 1, std::move(deps)});
+  };
+  add("app", {"libssl", "libc"});
+  add("libc", {"libgcc"});
+  add("libgcc", {"libc"});  // Debian has cycles like this one
+  add("libssl", {"libc"});
+  std::string order;
+  for (const auto* p : DependencyOrder(l)) order += p->name + " ";
+  EXPECT_EQ(order, "libgcc libc libssl app ");
+}
+
+}  // namespace
+}  // namespace kiln

@@ -55,6 +55,11 @@ void Universe::Add(const Paragraph& p, const std::string& repository,
 }
 
 void Universe::Add(PackageRecord record) {
+  // The same package from two indexes (binary-all and binary-amd64): once.
+  for (const auto* v : Versions(record.name)) {
+    if (v->version == record.version && v->architecture == record.architecture)
+      return;
+  }
   records_.push_back(std::make_unique<PackageRecord>(std::move(record)));
   const PackageRecord* r = records_.back().get();
   auto& versions = by_name_[r->name];
