@@ -181,7 +181,8 @@ int RunBuild(const Globals& g, const BuildArgs& args,
   if (args.sign_key.empty()) options.outputs = outputs;
 
   Store store = OpenStore(g);
-  ProgressPrinter printer(ProgressPrinter::Detect(g.quiet || g.json));
+  ProgressPrinter printer(ProgressPrinter::Detect(g.quiet || g.json),
+                          args.explain);
   BuildResult r = Build(options, store, &printer);
   if (!args.sign_key.empty()) {
     SignAfterBuild(store, r.reference, args.sign_key, args.identity);

@@ -29,6 +29,7 @@ struct BuildArgs {
   int jobs = 0;
   bool replace = false;
   bool locked = false;
+  bool explain = false;  // --explain
   std::string sign_key;  // --sign KEY
   std::string identity;  // --identity REPO
 };

@@ -77,6 +77,9 @@ int main(int argc, char** argv) {
   build->add_option(
       "--identity", b.identity,
       "The repository the signature names (default: the image name)");
+  build->add_flag("--explain", b.explain,
+                  "Say for each layer whether it came from the cache, and if "
+                  "not, what changed");
   build->add_flag("--locked", b.locked,
                   "Refuse a docker:// base that is not pinned by digest");
   build->add_option("--creds", reg.creds,

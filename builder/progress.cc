@@ -29,57 +29,80 @@ ProgressPrinter::Style ProgressPrinter::Detect(bool quiet) {
   return Style::kLive;
 }
 
-std::string ProgressPrinter::Prefix() const {
-  return "[" + std::to_string(index_ + 1) + "/" + std::to_string(count_) +
-         "] " + name_;
+void ProgressPrinter::ClearLine() {
+  if (style_ == Style::kLive) std::fprintf(stderr, "\r\033[K");
 }
 
 void ProgressPrinter::LayerStarted(size_t index, size_t count,
                                    const std::string& name, size_t entries,
                                    uint64_t bytes) {
-  index_ = index;
-  count_ = count;
-  name_ = name;
-  entries_ = entries;
-  bytes_ = bytes;
-  done_bytes_ = 0;
-  start_ = last_ = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  Layer& l = layers_[index];
+  l.prefix = "[" + std::to_string(index + 1) + "/" + std::to_string(count) +
+             "] " + name;
+  l.entries = entries;
+  l.start = Clock::now();
   if (style_ == Style::kPlain) {
-    std::fprintf(stderr, "%s: %zu entries, %s\n", Prefix().c_str(), entries,
+    std::fprintf(stderr, "%s: %zu entries, %s\n", l.prefix.c_str(), entries,
                  HumanBytes(bytes).c_str());
   }
 }
 
 void ProgressPrinter::LayerProgress(size_t index, size_t entries_done,
                                     uint64_t bytes_done) {
-  done_bytes_ = bytes_done;
+  std::lock_guard<std::mutex> lock(mu_);
   if (style_ != Style::kLive) return;
   auto now = Clock::now();
   if (Seconds(now - last_) < 0.1) return;
   last_ = now;
-  std::fprintf(stderr, "\r\033[K%s: %zu/%zu files, %s, %s", Prefix().c_str(),
-               entries_done, entries_, HumanBytes(bytes_done).c_str(),
-               Rate(bytes_done, Seconds(now - start_)).c_str());
+  const Layer& l = layers_[index];
+  std::fprintf(stderr, "\r\033[K%s: %zu/%zu files, %s, %s", l.prefix.c_str(),
+               entries_done, l.entries, HumanBytes(bytes_done).c_str(),
+               Rate(bytes_done, Seconds(now - l.start)).c_str());
   std::fflush(stderr);
 }
 
 void ProgressPrinter::LayerFinished(size_t index, const LayerResult& r) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (style_ == Style::kQuiet) return;
-  double s = Seconds(Clock::now() - start_);
-  std::string line =
-      Prefix() + ": " + std::to_string(r.entries) + " entries, " +
-      HumanBytes(r.uncompressed_size) + " -> " +
-      HumanBytes(static_cast<uint64_t>(r.blob.size)) + " " +
-      r.blob.digest.Short() + " (" +
-      std::to_string(s).substr(0, std::to_string(s).find('.') + 3) + " s, " +
-      Rate(r.uncompressed_size, s) + ")";
-  if (style_ == Style::kLive) std::fprintf(stderr, "\r\033[K");
-  std::fprintf(stderr, "%s\n", line.c_str());
+  const Layer& l = layers_[index];
+  double s = Seconds(Clock::now() - l.start);
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.2f s", s);
+  ClearLine();
+  std::fprintf(stderr, "%s: %zu entries, %s -> %s %s (%s, %s)\n",
+               l.prefix.c_str(), r.entries,
+               HumanBytes(r.uncompressed_size).c_str(),
+               HumanBytes(static_cast<uint64_t>(r.blob.size)).c_str(),
+               r.blob.digest.Short().c_str(), secs,
+               Rate(r.uncompressed_size, s).c_str());
 }
 
 void ProgressPrinter::Warning(const std::string& message) {
-  if (style_ == Style::kLive) std::fprintf(stderr, "\r\033[K");
+  std::lock_guard<std::mutex> lock(mu_);
+  ClearLine();
   std::fprintf(stderr, "kiln: warning: %s\n", message.c_str());
+}
+
+void ProgressPrinter::LayerCache(size_t index, const std::string& name,
+                                 bool hit,
+                                 const std::vector<std::string>& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (style_ == Style::kQuiet && !explain_) return;
+  if (hit) {
+    std::fprintf(stderr, "layer %zu %s: cached\n", index + 1, name.c_str());
+    return;
+  }
+  if (!explain_) return;
+  std::fprintf(stderr, "layer %zu %s: rebuilt, because\n", index + 1,
+               name.c_str());
+  for (size_t i = 0; i < why.size(); ++i) {
+    if (i == 20) {
+      std::fprintf(stderr, "    ... and %zu more changes\n", why.size() - 20);
+      break;
+    }
+    std::fprintf(stderr, "    %s\n", why[i].c_str());
+  }
 }
 
 }  // namespace kiln::cli

@@ -1,11 +1,16 @@
 #include "build/build.h"
 
 #include <algorithm>
+#include <future>
 #include <set>
 
+#include "build/layer_key.h"
 #include "build/record.h"
+#include "cache/layer_cache.h"
+#include "cache/stat_cache.h"
 #include "compress/layer_encoder.h"
 #include "core/strings.h"
+#include "core/thread_pool.h"
 #include "image/export.h"
 #include "image/image.h"
 #include "packages/install.h"
@@ -173,6 +178,44 @@ LayerResult WriteLayer(const LayerPlan& plan, size_t index,
   return r;
 }
 
+// One layer of the build: its spec (the accounts layer's is made when
+// planned), its cache key, and either a cache hit or a plan to write.
+struct Step {
+  LayerSpec spec;
+  bool accounts = false;
+  KeyParts parts;
+  Digest key;
+  std::optional<CachedLayer> hit;
+  std::optional<LayerPlan> plan;
+  LayerResult result;
+};
+
+std::vector<CachedPackage> PackagesOf(const LayerPlan& plan) {
+  std::vector<CachedPackage> out;
+  for (const auto& p : plan.packages) {
+    out.push_back({p.name, p.version, p.architecture, p.sha256, p.license,
+                   !p.scripts.empty()});
+  }
+  return out;
+}
+
+// The tree a base image makes, read once and then kept in the cache.
+Tree BaseTree(const Image& base, const LayerCache& cache) {
+  Tree tree;
+  if (auto entries = cache.GetTree(base.descriptor.digest)) {
+    for (auto& e : *entries) tree.Put(std::move(e));
+    return tree;
+  }
+  FlattenOptions f;
+  f.capture = kAccountPaths;
+  tree = WithContext("reading base " + base.display,
+                     [&] { return Flatten(base, f); });
+  std::vector<Entry> entries;
+  for (const auto& [path, e] : tree.entries()) entries.push_back(e);
+  cache.PutTree(base.descriptor.digest, entries);
+  return tree;
+}
+
 // The lock a build uses: kiln.lock beside the template. A lock that no longer
 // matches the template is an error; a missing one is made now, unless
 // --locked says it must exist.
@@ -205,7 +248,7 @@ LockFile LockFor(const Template& t, const BuildOptions& options,
 
 BuildRecord MakeRecord(const Template& t, const BuildOptions& options,
                        Compression compression, const BuildResult& result,
-                       const std::vector<LayerPlan>& plans) {
+                       const std::vector<Step>& steps) {
   BuildRecord r;
   r.kiln_version = kKilnVersion;
   r.image = t.Reference();
@@ -220,12 +263,13 @@ BuildRecord MakeRecord(const Template& t, const BuildOptions& options,
   r.base = t.base;
   size_t at = result.base.find('@');
   r.base_digest = at == std::string::npos ? "" : result.base.substr(at + 1);
-  for (const auto& plan : plans) {
-    for (const auto& [src, sha] : plan.inputs)
-      r.inputs.push_back({"tarball:" + src, sha});
-    for (const auto& p : plan.packages)
+  for (const auto& s : steps) {
+    for (const auto& tb : s.spec.tarballs)
+      r.inputs.push_back({"tarball:" + tb.src, tb.sha256});
+    for (const auto& p : s.plan ? PackagesOf(*s.plan) : s.hit->packages) {
       r.packages.push_back(
           {p.name, p.version, p.architecture, p.sha256, p.license});
+    }
   }
   for (const auto& l : result.layers)
     r.layers.push_back({l.name, l.blob.digest, l.diff_id, l.from_base});
@@ -255,19 +299,11 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   }
   FileLock gc_guard = store.LockShared();
 
-  // 1. The base, and the tree its layers make.
+  // 1. The base, and Debian packages (as kiln.lock pins them) as the lowest
+  //    layers of the template's own.
   std::string pinned;  // a registry base's resolved digest
   std::optional<Image> base = OpenBase(t, store, options, observer, &pinned);
   if (base && pinned.empty()) pinned = base->descriptor.digest.ToString();
-  Tree lower;
-  if (base) {
-    FlattenOptions f;
-    f.capture = kAccountPaths;
-    lower = WithContext("reading base " + base->display,
-                        [&] { return Flatten(*base, f); });
-  }
-
-  // 2. Debian packages, as kiln.lock pins them, become the lowest layers.
   if (!t.packages.empty()) {
     auto http = NewCurlTransport(options.registry.tls);
     std::string cache = store.path() + "/kiln/cache";
@@ -277,34 +313,105 @@ BuildResult Build(const BuildOptions& options, const Store& store,
     t.layers.insert(t.layers.begin(), layers.begin(), layers.end());
   }
 
-  // 3. Plan every layer: all checks happen here, nothing is written yet.
+  // 2. Each layer's cache key; a hit is used as it is, a miss is planned
+  //    (every check happens in planning, before anything is written). The
+  //    tree below a layer is only made when some layer has to be planned.
+  LayerCache cache(store);
+  StatCache stat(store.path() + "/kiln/cache/stat");
   std::unique_ptr<ContextFs> fs = NewHostFs();
-  auto spool = Spool::Create(store.tmp_dir());
-  std::vector<LayerPlan> plans;
+  std::shared_ptr<Spool> spool;
+  std::vector<Step> steps;
   for (const auto& spec : t.layers) {
-    OwnerResolver owners(AccountFiles::FromTree(lower), t.accounts);
-    PlanInputs in{fs.get(), &lower, &owners, spool};
-    LayerPlan plan = PlanLayer(spec, in);
-    if (plan.entries.empty())
-      throw ErrorAt(spec.locs.entry,
-                    "layer " + Quote(spec.name) + " adds nothing");
-    lower.ApplyLayer(plan.entries);
-    plans.push_back(std::move(plan));
+    steps.emplace_back();
+    steps.back().spec = spec;
   }
   if (!t.accounts.empty()) {
-    AccountsOutput accounts =
-        MergeAccounts(AccountFiles::FromTree(lower), t.accounts);
-    LayerSpec spec = AccountsLayerSpec(accounts, lower);
-    OwnerResolver owners(AccountFiles{}, AccountsSpec{});
-    PlanInputs in{fs.get(), &lower, &owners, spool};
-    LayerPlan plan = PlanLayer(spec, in);
-    lower.ApplyLayer(plan.entries);
-    plans.push_back(std::move(plan));
+    steps.emplace_back();
+    steps.back().accounts = true;
   }
+  if (steps.empty() && !base) {
+    throw ErrorAt(
+        t.locs.entry,
+        "the template has no layers and no base: the image would be empty");
+  }
+  KeyContext kc;
+  kc.fs = fs.get();
+  kc.stat = &stat;
+  kc.below = base ? "base:" + base->descriptor.digest.ToString() : "scratch";
+  kc.build_date = options.build_date;
+  kc.compression = std::string(CompressionName(compression)) + "/" +
+                   std::to_string(options.compression_level);
+  kc.accounts = AccountsDigest(t.accounts);
+  kc.threads = options.threads;
+  std::optional<Tree> lower;
+  size_t applied = 0;
+  // The tree below step i: the base, then every earlier layer's entries.
+  auto tree_below = [&](size_t i) -> Tree& {
+    if (!lower) {
+      lower.emplace();
+      if (base) *lower = BaseTree(*base, cache);
+    }
+    for (; applied < i; ++applied) {
+      Step& s = steps[applied];
+      if (s.plan) {
+        lower->ApplyLayer(s.plan->entries);
+      } else {
+        auto full = cache.Get(s.key, true);
+        if (!full)
+          throw InternalError("cache entry " + s.key.ToString() +
+                              " vanished during the build");
+        lower->ApplyLayer(full->entries);
+      }
+    }
+    return *lower;
+  };
+  std::string scope = AbsolutePath(options.load.path);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    Step& s = steps[i];
+    std::string name = s.accounts ? "accounts" : s.spec.name;
+    s.parts = s.accounts ? AccountsKeyParts(t.accounts, kc)
+                         : LayerKeyParts(s.spec, kc);
+    s.key = s.parts.Key();
+    s.hit = cache.Get(s.key, false);
+    if (!s.hit && options.cache_from) s.hit = options.cache_from(s.key, cache);
+    if (!s.hit) {
+      if (!spool) spool = Spool::Create(store.tmp_dir());
+      Tree& below = tree_below(i);
+      if (s.accounts) {
+        s.spec = AccountsLayerSpec(
+            MergeAccounts(AccountFiles::FromTree(below), t.accounts), below);
+        OwnerResolver owners(AccountFiles{}, AccountsSpec{});
+        s.plan =
+            PlanLayer(s.spec, PlanInputs{fs.get(), &below, &owners, spool});
+      } else {
+        OwnerResolver owners(AccountFiles::FromTree(below), t.accounts);
+        s.plan =
+            PlanLayer(s.spec, PlanInputs{fs.get(), &below, &owners, spool});
+        if (s.plan->entries.empty())
+          throw ErrorAt(s.spec.locs.entry,
+                        "layer " + Quote(s.spec.name) + " adds nothing");
+      }
+      s.plan->name = name;
+    }
+    if (observer) {
+      std::optional<KeyParts> before = cache.Previous(scope + "\n" + name);
+      std::vector<std::string> why;
+      if (!s.hit)
+        why = before ? Changes(*before, s.parts)
+                     : std::vector<std::string>{"not built before"};
+      if (!s.hit && why.empty())
+        why.push_back("the cache entry is gone (gc, or damaged)");
+      observer->LayerCache(i, name, s.hit.has_value(), why);
+    }
+    cache.Remember(scope + "\n" + name, s.parts);
+    kc.below = s.key.ToString();
+  }
+  stat.Save();
+
   std::vector<std::string> scripted;
-  for (const auto& plan : plans) {
-    for (const auto& p : plan.packages) {
-      if (!p.scripts.empty()) scripted.push_back(p.name);
+  for (const auto& s : steps) {
+    for (const auto& p : s.plan ? PackagesOf(*s.plan) : s.hit->packages) {
+      if (p.scripts) scripted.push_back(p.name);
     }
   }
   if (!scripted.empty() && observer) {
@@ -313,12 +420,56 @@ BuildResult Build(const BuildOptions& options, const Store& store,
         " packages have maintainer scripts, which kiln does not run: " +
         Join(scripted, ", "));
   }
-  if (plans.empty() && !base)
-    throw ErrorAt(
-        t.locs.entry,
-        "the template has no layers and no base: the image would be empty");
 
-  // 3. Write the layers.
+  // 3. Write the layers that missed, two at a time (each compresses on
+  //    every core; more at once only helps small layers).
+  std::vector<size_t> misses;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (!steps[i].hit) misses.push_back(i);
+  }
+  {
+    BuildOptions writing = options;
+    if (misses.size() > 1 && writing.threads == 0)
+      writing.threads = std::max(1, DefaultThreads() / 2);
+    ThreadPool pool(std::min<int>(2, std::max<size_t>(1, misses.size())));
+    std::vector<std::future<void>> done;
+    for (size_t i : misses) {
+      done.push_back(pool.Submit([&, i] {
+        Step& s = steps[i];
+        if (observer)
+          observer->LayerStarted(i, steps.size(), s.plan->name,
+                                 s.plan->entries.size(), s.plan->content_bytes);
+        s.result = WithContext("writing layer " + Quote(s.plan->name), [&] {
+          return WriteLayer(*s.plan, i, writing, compression, store, observer);
+        });
+        CachedLayer c{
+            s.result.blob,   s.result.diff_id,    s.result.uncompressed_size,
+            s.plan->entries, PackagesOf(*s.plan), s.result.entries};
+        cache.Put(s.key, c);
+        if (observer) observer->LayerFinished(i, s.result);
+      }));
+    }
+    std::exception_ptr first;
+    for (auto& f : done) {
+      try {
+        f.get();
+      } catch (...) {
+        if (!first) first = std::current_exception();
+      }
+    }
+    if (first) std::rethrow_exception(first);
+  }
+  for (auto& s : steps) {
+    if (!s.hit) continue;
+    s.result.name = s.accounts ? "accounts" : s.spec.name;
+    s.result.blob = s.hit->blob;
+    s.result.diff_id = s.hit->diff_id;
+    s.result.uncompressed_size = s.hit->uncompressed_size;
+    s.result.entries = s.hit->entry_count;
+    s.result.cached = true;
+  }
+
+  // 4. Config and manifest.
   BuildResult result;
   result.reference = t.Reference();
   result.base = !base                                   ? "scratch"
@@ -341,29 +492,20 @@ BuildResult Build(const BuildOptions& options, const Store& store,
     }
   }
   std::string created = Rfc3339(options.build_date);
-  for (size_t i = 0; i < plans.size(); ++i) {
-    const LayerPlan& plan = plans[i];
-    if (observer)
-      observer->LayerStarted(i, plans.size(), plan.name, plan.entries.size(),
-                             plan.content_bytes);
-    LayerResult r = WithContext("writing layer " + Quote(plan.name), [&] {
-      return WriteLayer(plan, i, options, compression, store, observer);
-    });
-    if (observer) observer->LayerFinished(i, r);
-    manifest.layers.push_back(r.blob);
-    config.diff_ids.push_back(r.diff_id);
-    config.history.push_back({created, "kiln: layer " + plan.name, "", false});
-    result.layers.push_back(std::move(r));
+  for (const auto& s : steps) {
+    manifest.layers.push_back(s.result.blob);
+    config.diff_ids.push_back(s.result.diff_id);
+    config.history.push_back(
+        {created, "kiln: layer " + s.result.name, "", false});
+    result.layers.push_back(s.result);
   }
-
-  // 4. Config and manifest.
   config.created = created;
   config.os = t.platform.os;
   config.architecture = t.platform.architecture;
   config.variant = t.platform.variant;
   config.config = MergeConfig(config.config, t.config);
-  std::string config_json = CanonicalJson(config.ToJson());
-  manifest.config = store.layout().PutBlob(config_json, media::kConfig);
+  manifest.config =
+      store.layout().PutBlob(CanonicalJson(config.ToJson()), media::kConfig);
   result.config_digest = manifest.config.digest;
   manifest.annotations = t.annotations;
   manifest.annotations[annotation::kVersion] = t.version;
@@ -377,14 +519,15 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   result.manifest = store.layout().PutBlob(CanonicalJson(manifest.ToJson()),
                                            media::kManifest);
   result.manifest.platform = t.platform;
+  result.layer_keys.clear();
+  for (const auto& s : steps) result.layer_keys.push_back(s.key);
 
-  // 5. Name it, then write the copies.
-  // Publishing hints and the build record live on the store's entry, not in
-  // the image.
+  // 5. Name it, then write the copies. Publishing hints and the build record
+  //    live on the store's entry, not in the image.
   Descriptor entry = result.manifest;
   if (!t.publish_tags.empty())
     entry.annotations[kPublishTagsAnnotation] = Join(t.publish_tags, ",");
-  BuildRecord record = MakeRecord(t, options, compression, result, plans);
+  BuildRecord record = MakeRecord(t, options, compression, result, steps);
   entry.annotations[kBuildRecordAnnotation] =
       store.layout()
           .PutBlob(record.ToJson(), kBuildRecordMediaType)

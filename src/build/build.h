@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cache/layer_cache.h"
 #include "oci/model.h"
 #include "ref/reference.h"
 #include "registry/client.h"
@@ -29,6 +31,11 @@ struct BuildOptions {
   bool replace = false;      // let NAME:VERSION move to new content
   bool locked = false;       // refuse bases not pinned by digest
   RegistryOptions registry;  // for docker:// bases
+  // A remote cache to ask on a local miss (--cache-from): it stores what it
+  // finds in the local cache and returns it.
+  std::function<std::optional<CachedLayer>(const Digest& key,
+                                           const LayerCache& local)>
+      cache_from;
 };
 
 struct LayerResult {
@@ -38,6 +45,7 @@ struct LayerResult {
   uint64_t uncompressed_size = 0;
   size_t entries = 0;
   bool from_base = false;
+  bool cached = false;  // reused from the layer cache
 };
 
 struct BuildResult {
@@ -48,6 +56,8 @@ struct BuildResult {
   std::vector<LayerResult> layers;
   std::vector<std::string> outputs;
   bool tag_moved = true;  // false: the tag already held this exact image
+  std::vector<Digest>
+      layer_keys;  // the cache key of each of the template's layers
 };
 
 // Progress and notes from a build; the front end decides how to show them.
@@ -60,6 +70,10 @@ class BuildObserver {
                              uint64_t bytes_done) {}
   virtual void LayerFinished(size_t index, const LayerResult& result) {}
   virtual void Warning(const std::string& message) {}
+  // Whether a layer came from the cache, and if not, what changed since the
+  // last build of it ("file bin/hello: sha256:… -> sha256:…").
+  virtual void LayerCache(size_t index, const std::string& name, bool hit,
+                          const std::vector<std::string>& why) {}
 };
 
 BuildResult Build(const BuildOptions& options, const Store& store,

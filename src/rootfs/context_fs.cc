@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <deque>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -104,6 +105,47 @@ class HostFs : public ContextFs {
 }  // namespace
 
 std::unique_ptr<ContextFs> NewHostFs() { return std::make_unique<HostFs>(); }
+
+std::string ResolveContextPath(ContextFs& fs, const std::string& context,
+                               const std::string& rel) {
+  std::deque<std::string> todo;
+  for (auto& part : Split(rel, '/')) todo.push_back(part);
+  std::vector<std::string> at;  // components below the context root
+  int hops = 0;
+  auto host = [&] {
+    return at.empty() ? context : context + "/" + Join(at, "/");
+  };
+  while (!todo.empty()) {
+    std::string part = std::move(todo.front());
+    todo.pop_front();
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (at.empty())
+        throw UserError(Quote(rel) + " leads outside the build context " +
+                        context);
+      at.pop_back();
+      continue;
+    }
+    at.push_back(part);
+    auto info = fs.Lstat(host());
+    if (!info)
+      throw UserError(Quote(rel) + ": no such file in the build context " +
+                      context);
+    if (info->type != FileInfo::Type::kSymlink) continue;
+    if (++hops > 40)
+      throw UserError(Quote(rel) + ": too many levels of symbolic links");
+    at.pop_back();
+    if (!info->link.empty() && info->link[0] == '/') {
+      // An absolute link in the context cannot be followed safely.
+      throw UserError(Quote(rel) + " is or goes through a symlink to " +
+                      info->link + ", outside the build context");
+    }
+    std::deque<std::string> target;
+    for (auto& p : Split(info->link, '/')) target.push_back(p);
+    todo.insert(todo.begin(), target.begin(), target.end());
+  }
+  return host();
+}
 
 void MemoryFs::AddFile(const std::string& path, std::string content,
                        uint32_t mode) {

@@ -35,6 +35,12 @@ class ContextFs {
                                                        uint64_t size) = 0;
 };
 
+// The host path of `rel` inside the context directory, following symlinks
+// only while they stay inside it. UserError ("\"../x\" leads outside the
+// build context /ctx") otherwise, or if it does not exist.
+std::string ResolveContextPath(ContextFs& fs, const std::string& context,
+                               const std::string& rel);
+
 // The real file system. Reads with large sequential reads.
 std::unique_ptr<ContextFs> NewHostFs();
 

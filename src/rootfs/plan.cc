@@ -122,47 +122,11 @@ class Planner {
   // they stay inside it.
   std::string ContextPath(const std::string& context, const std::string& rel,
                           const SourceLocation& loc, const std::string& label) {
-    std::deque<std::string> todo;
-    for (auto& part : Split(rel, '/')) todo.push_back(part);
-    std::vector<std::string> at;  // components below the context root
-    int hops = 0;
-    auto host = [&] {
-      return at.empty() ? context : context + "/" + Join(at, "/");
-    };
-    while (!todo.empty()) {
-      std::string part = std::move(todo.front());
-      todo.pop_front();
-      if (part.empty() || part == ".") continue;
-      if (part == "..") {
-        if (at.empty())
-          throw ErrorAt(loc, label + ": " + Quote(rel) +
-                                 " leads outside the build context " + context);
-        at.pop_back();
-        continue;
-      }
-      at.push_back(part);
-      auto info = in_.fs->Lstat(host());
-      if (!info) {
-        throw ErrorAt(loc, label + ": " + Quote(rel) +
-                               ": no such file in the build context " +
-                               context);
-      }
-      if (info->type != FileInfo::Type::kSymlink) continue;
-      if (++hops > 40)
-        throw ErrorAt(loc, label + ": " + Quote(rel) +
-                               ": too many levels of symbolic links");
-      at.pop_back();
-      std::deque<std::string> target;
-      for (auto& p : Split(info->link, '/')) target.push_back(p);
-      if (!info->link.empty() && info->link[0] == '/') {
-        // An absolute link in the context cannot be followed safely.
-        throw ErrorAt(loc, label + ": " + Quote(rel) +
-                               " is or goes through a symlink to " +
-                               info->link + ", outside the build context");
-      }
-      todo.insert(todo.begin(), target.begin(), target.end());
+    try {
+      return ResolveContextPath(*in_.fs, context, rel);
+    } catch (const Error& e) {
+      throw ErrorAt(loc, label + ": " + e.message());
     }
-    return host();
   }
 
   void CheckName(const std::string& path, const SourceLocation& loc,

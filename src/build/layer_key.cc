@@ -1,0 +1,199 @@
+#include "build/layer_key.h"
+
+#include <algorithm>
+#include <future>
+
+#include "core/strings.h"
+#include "core/thread_pool.h"
+#include "oci/model.h"
+
+namespace kiln {
+
+using nlohmann::json;
+
+namespace {
+
+json Owner(const std::optional<OwnerSpec>& o) {
+  return o ? json(o->text) : json(nullptr);
+}
+json Mode(const std::optional<uint32_t>& m) {
+  return m ? json(*m) : json(nullptr);
+}
+
+// The spec as data, without host paths (a context may move between machines).
+json SpecJson(const LayerSpec& s) {
+  json files = json::array(), dirs = json::array(), links = json::array(),
+       hard = json::array(), devices = json::array(), tarballs = json::array(),
+       packages = json::array(), remove = json::array();
+  for (const auto& f : s.files) {
+    files.push_back(
+        {{"src", f.src ? json(*f.src) : json(nullptr)},
+         {"content",
+          f.content ? json(Sha256Of(*f.content).ToString()) : json(nullptr)},
+         {"dest", f.dest},
+         {"intoDir", f.into_dir},
+         {"mode", Mode(f.mode)},
+         {"dirMode", Mode(f.dir_mode)},
+         {"owner", Owner(f.owner)}});
+  }
+  for (const auto& d : s.dirs)
+    dirs.push_back(
+        {{"path", d.path}, {"mode", Mode(d.mode)}, {"owner", Owner(d.owner)}});
+  for (const auto& l : s.symlinks)
+    links.push_back(
+        {{"path", l.path}, {"target", l.target}, {"owner", Owner(l.owner)}});
+  for (const auto& h : s.hardlinks)
+    hard.push_back({{"path", h.path}, {"target", h.target}});
+  for (const auto& d : s.devices) {
+    devices.push_back({{"path", d.path},
+                       {"type", static_cast<int>(d.type)},
+                       {"major", d.major},
+                       {"minor", d.minor},
+                       {"mode", Mode(d.mode)},
+                       {"owner", Owner(d.owner)}});
+  }
+  for (const auto& t : s.tarballs) {
+    tarballs.push_back({{"sha256", t.sha256},
+                        {"dest", t.dest},
+                        {"allowDevices", t.allow_devices}});
+  }
+  for (const auto& p : s.packages) {
+    packages.push_back({{"name", p.name},
+                        {"version", p.version},
+                        {"architecture", p.architecture},
+                        {"sha256", p.sha256}});
+  }
+  for (const auto& r : s.remove) remove.push_back(r.path);
+  return {{"files", files},       {"dirs", dirs},       {"symlinks", links},
+          {"hardlinks", hard},    {"devices", devices}, {"tarballs", tarballs},
+          {"packages", packages}, {"remove", remove}};
+}
+
+struct ContextFile {
+  std::string part;   // "file SRC/REL"
+  std::string host;   // to hash, or "" for what is not a regular file
+  std::string value;  // for symlinks and directories: their description
+  bool executable = false;
+};
+
+// Every file a files: entry would copy, in a stable order.
+void ListContext(ContextFs& fs, const std::string& host,
+                 const std::string& label, std::vector<ContextFile>* out,
+                 int depth) {
+  auto info = fs.Lstat(host);
+  if (!info) return;
+  switch (info->type) {
+    case FileInfo::Type::kFile:
+      out->push_back({"file " + label, host, "", (info->mode & 0111) != 0});
+      return;
+    case FileInfo::Type::kSymlink:
+      out->push_back({"file " + label, "", "symlink " + info->link, false});
+      return;
+    case FileInfo::Type::kOther:
+      out->push_back({"file " + label, "", "special", false});
+      return;
+    case FileInfo::Type::kDir: {
+      if (depth > 0)
+        out->push_back({"file " + label + "/", "", "directory", false});
+      std::vector<std::string> names = fs.ListDir(host);
+      std::sort(names.begin(), names.end());
+      for (const auto& n : names)
+        ListContext(fs, host + "/" + n, label + "/" + n, out, depth + 1);
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string AccountsDigest(const AccountsSpec& a) {
+  json groups = json::array(), users = json::array();
+  for (const auto& g : a.groups)
+    groups.push_back(
+        {{"name", g.name}, {"gid", g.gid}, {"members", g.members}});
+  for (const auto& u : a.users) {
+    users.push_back({{"name", u.name},
+                     {"uid", u.uid},
+                     {"gid", u.gid ? json(*u.gid) : json(nullptr)},
+                     {"home", u.home},
+                     {"shell", u.shell},
+                     {"gecos", u.gecos},
+                     {"groups", u.groups},
+                     {"createHome", u.create_home}});
+  }
+  return Sha256Of(CanonicalJson({{"groups", groups}, {"users", users}}))
+      .ToString();
+}
+
+KeyParts LayerKeyParts(const LayerSpec& spec, const KeyContext& c) {
+  KeyParts k;
+  k.Add("encoding", std::to_string(kLayerEncodingVersion));
+  k.Add("below", c.below);
+  k.Add("buildDate", std::to_string(c.build_date));
+  k.Add("compression", c.compression);
+  k.Add("spec", Sha256Of(CanonicalJson(SpecJson(spec))).ToString());
+  bool names = false;
+  auto named = [&](const std::optional<OwnerSpec>& o) {
+    if (o && !o->text.empty() &&
+        !std::isdigit(static_cast<unsigned char>(o->text[0])))
+      names = true;
+    if (o && o->text.find(':') != std::string::npos &&
+        !std::isdigit(static_cast<unsigned char>(o->text.back()))) {
+      names = true;
+    }
+  };
+  for (const auto& f : spec.files) named(f.owner);
+  for (const auto& d : spec.dirs) named(d.owner);
+  for (const auto& s : spec.symlinks) named(s.owner);
+  for (const auto& d : spec.devices) named(d.owner);
+  if (names) k.Add("accounts", c.accounts);
+  for (const auto& t : spec.tarballs)
+    k.Add("tarball " + t.src, "sha256:" + t.sha256);
+  for (const auto& p : spec.packages)
+    k.Add("package " + p.name, "sha256:" + p.sha256);
+
+  std::vector<ContextFile> files;
+  for (const auto& f : spec.files) {
+    if (!f.src) continue;
+    std::string host;
+    try {
+      host = ResolveContextPath(*c.fs, f.context_dir, *f.src);
+    } catch (const Error& e) {
+      // Planning will report it; the key just records the state.
+      files.push_back({"file " + *f.src, "", "unresolvable", false});
+      continue;
+    }
+    ListContext(*c.fs, host, *f.src, &files, 0);
+  }
+  // Hash what the stat cache does not know, several files at once.
+  std::vector<std::string> digests(files.size());
+  {
+    ThreadPool pool(c.threads > 0 ? c.threads : DefaultThreads());
+    std::vector<std::future<void>> done;
+    for (size_t i = 0; i < files.size(); ++i) {
+      if (files[i].host.empty()) continue;
+      done.push_back(pool.Submit(
+          [&, i] { digests[i] = c.stat->DigestOf(files[i].host).ToString(); }));
+    }
+    for (auto& f : done) f.get();
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    const ContextFile& f = files[i];
+    k.Add(f.part, f.host.empty()
+                      ? f.value
+                      : digests[i] + (f.executable ? " executable" : ""));
+  }
+  return k;
+}
+
+KeyParts AccountsKeyParts(const AccountsSpec& accounts, const KeyContext& c) {
+  KeyParts k;
+  k.Add("encoding", std::to_string(kLayerEncodingVersion));
+  k.Add("below", c.below);
+  k.Add("buildDate", std::to_string(c.build_date));
+  k.Add("compression", c.compression);
+  k.Add("accounts", AccountsDigest(accounts));
+  return k;
+}
+
+}  // namespace kiln

@@ -1,0 +1,97 @@
+#include "cache/stat_cache.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/strings.h"
+
+namespace kiln {
+namespace {
+
+constexpr char kHeader[] = "kiln-stat-cache 1";
+
+std::string FirstLine(const std::string& path) {
+  try {
+    std::string s = ReadFile(path, 4096);
+    return s.substr(0, s.find('\n'));
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+}  // namespace
+
+std::string MachineIdentity() {
+  return Sha256Of(FirstLine("/etc/machine-id") + "/" +
+                  FirstLine("/proc/sys/kernel/random/boot_id"))
+      .hex()
+      .substr(0, 32);
+}
+
+StatCache::StatCache(std::string path)
+    : path_(std::move(path)), machine_(MachineIdentity()) {
+  if (!PathExists(path_)) return;
+  std::string text;
+  try {
+    text = ReadFile(path_, 1 << 30);
+  } catch (const Error&) {
+    return;  // unreadable: start over
+  }
+  std::istringstream in(text);
+  std::string line;
+  if (!std::getline(in, line) || line != std::string(kHeader) + " " + machine_)
+    return;  // another machine's
+  while (std::getline(in, line)) {
+    // digest dev ino size mtime_ns ctime_ns path
+    std::istringstream f(line);
+    std::string hex, file;
+    Stat s{};
+    if (!(f >> hex >> s.dev >> s.ino >> s.size >> s.mtime_ns >> s.ctime_ns))
+      continue;
+    std::getline(f >> std::ws, file);
+    if (file.empty() || !Digest::IsValid("sha256:" + hex)) continue;
+    known_[file] = {s, Digest::FromHex(hex)};
+  }
+}
+
+Digest StatCache::DigestOf(const std::string& file) {
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0) throw SystemError("stat " + file, errno);
+  Stat s{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+         static_cast<uint64_t>(st.st_size),
+         st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+         st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = known_.find(file);
+    if (it != known_.end() && it->second.stat == s) return it->second.digest;
+  }
+  Digest d = Sha256OfFile(file);
+  std::lock_guard<std::mutex> lock(mu_);
+  known_[file] = {s, d};
+  dirty_ = true;
+  ++hashed_;
+  return d;
+}
+
+void StatCache::Save() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!dirty_) return;
+  std::string out = std::string(kHeader) + " " + machine_ + "\n";
+  for (const auto& [file, k] : known_) {
+    if (file.find('\n') != std::string::npos) continue;
+    out += k.digest.hex() + " " + std::to_string(k.stat.dev) + " " +
+           std::to_string(k.stat.ino) + " " + std::to_string(k.stat.size) +
+           " " + std::to_string(k.stat.mtime_ns) + " " +
+           std::to_string(k.stat.ctime_ns) + " " + file + "\n";
+  }
+  MakeDirs(Dirname(path_));
+  WriteFileAtomic(path_, out);
+  dirty_ = false;
+}
+
+}  // namespace kiln
