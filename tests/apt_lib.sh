@@ -62,6 +62,7 @@ apt_copy() {
   rm -rf "$COPY_DIR"
   cp -a "$APT_DIR/www/debian" "$COPY_DIR"
   CLEANUP_DIRS+=("$COPY_DIR")
+  # shellcheck disable=SC2034  # used by the scripts
   COPY_URL=$APT_SERVER/$1-$RUN
 }
 

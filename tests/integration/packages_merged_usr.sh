@@ -27,7 +27,7 @@ merged 1.0-1 amd64" "$(lock_packages "$T/$layering/kiln.lock")" "the locked pack
   umoci unpack --rootless --image "$S:legacy-$layering:1.0.0" "$T/bundle-$layering" >/dev/null 2>"$T/umoci.err" ||
     fail "umoci unpack failed: $(cat "$T/umoci.err")"
   R=$T/bundle-$layering/rootfs
-  [[ -L $R/bin ]] || fail "layering $layering: /bin is not a symlink in the image ($(stat -c %F "$R/bin"); it holds: $(ls "$R/bin" | tr '\n' ' '))"
+  [[ -L $R/bin ]] || fail "layering $layering: /bin is not a symlink in the image ($(stat -c %F "$R/bin"); it holds: $(find "$R/bin" -mindepth 1 -printf '%f '))"
   assert_eq usr/bin "$(readlink "$R/bin")" "layering $layering: /bin's target"
   [[ -f $R/usr/bin/legacy-tool ]] || fail "layering $layering: /usr/bin/legacy-tool is missing"
   [[ -f $R/usr/bin/sh ]] || fail "layering $layering: /usr/bin/sh is missing"
