@@ -6,7 +6,8 @@
 # signature-N files, verified here with openssl (Debian's skopeo cannot verify
 # sigstore signatures itself); the manifests and blobs fetched with curl from
 # the registry API verify with openssl too. kiln verify docker://… requires
-# sbom and provenance; kiln push --sign signs for the destination repository
+# sbom and provenance, and refuses a payload or envelope the registry serves
+# falsified (through the fault proxy); kiln push --sign signs for the destination repository
 # (docker-reference HOST:PORT/REPO) and kiln verify --identity accepts it.
 # kiln pull --verify-key stores nothing with the wrong key (or an unsigned
 # image, or a signature copied from another image), and with the right key
@@ -105,6 +106,27 @@ assert_eq "$(jq -cn --arg d "$D" '{digest: $d, verified: true, signatures: 1, id
 kiln_ok verify-digest verify "docker://$REG_PLAIN/$REPO@$D" --key "$T/k1.pub" --require provenance --insecure
 expect_error 1 "$D: no signature verifies with the key ${FP3:0:12}" \
   k verify "docker://$REG_PLAIN/$REPO:1.0.0" --key "$T/k3.pub" --insecure
+
+step "a registry that serves other bytes for the payload or an envelope: refused"
+# Through the fault proxy (same storage as $REG_PLAIN), lying on every GET of one blob.
+F=$REG_FAULTY
+payload_digest=$(jq -r '.layers[0].digest' "$T/reg1/manifest-$(sig_tag "$D").json")
+slsa_digest=$(jq -r --arg p "$SLSA_PREDICATE" '.layers[] | select(.annotations.predicateType == $p) | .digest' \
+  "$T/reg1/manifest-$(att_tag "$D").json")
+proxy_reset "$F"
+proxy_fault "$F" "{\"kind\": \"lie\", \"count\": 1000, \"method\": \"GET\", \"path\": \"${payload_digest#sha256:}\"}"
+expect_error 1 "$D: a signature's payload does not match its digest (tampered payload)" \
+  k verify "docker://$F/$REPO:1.0.0" --key "$T/k1.pub" --insecure
+expect_error 1 "$D: a signature's payload does not match its digest (tampered payload)" \
+  "$KILN" --store "$T/pull-lie" pull "docker://$F/$REPO:1.0.0" --verify-key "$T/k1.pub" --insecure
+assert_eq "" "$(ref_names "$T/pull-lie")" "index.json after refusing a tampered payload"
+proxy_reset "$F"
+proxy_fault "$F" "{\"kind\": \"lie\", \"count\": 1000, \"method\": \"GET\", \"path\": \"${slsa_digest#sha256:}\"}"
+k verify "docker://$F/$REPO:1.0.0" --key "$T/k1.pub" --require sbom --insecure >/dev/null 2>&1 ||
+  fail "the SBOM attestations should verify while only the provenance envelope is falsified"
+expect_error 1 "$D: no provenance attestation verifies (attestation $SLSA_PREDICATE:" \
+  k verify "docker://$F/$REPO:1.0.0" --key "$T/k1.pub" --require provenance --insecure
+proxy_reset "$F"
 
 step "push --sign signs for the destination repository"
 kiln_ok push2 push hello:1.0.0 "docker://$REG_PLAIN/$REPO2" --sign "$T/k2.key" --insecure
