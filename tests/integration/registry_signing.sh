@@ -7,8 +7,9 @@
 # sigstore signatures itself); the manifests and blobs fetched with curl from
 # the registry API verify with openssl too. kiln verify docker://… requires
 # sbom and provenance, and refuses a payload or envelope the registry serves
-# falsified (through the fault proxy); kiln push --sign signs for the destination repository
-# (docker-reference HOST:PORT/REPO) and kiln verify --identity accepts it.
+# falsified (through the fault proxy); kiln push --sign signs for the
+# destination repository (docker-reference HOST:PORT/REPO) and kiln verify
+# --identity accepts it.
 # kiln pull --verify-key stores nothing with the wrong key (or an unsigned
 # image, or a signature copied from another image), and with the right key
 # the image and its attachments, which then verify in the store.
