@@ -46,6 +46,7 @@ expect_error 1 "$T/half.pub exists; kiln keygen never overwrites a key" k keygen
 cmp -s "$T/k2.pub" "$T/half.pub" || fail "a refused keygen changed half.pub"
 
 step "keygen with KILN_PASSWORD: an encrypted PKCS#8 key"
+# shellcheck disable=SC2016  # a literal $ in the passphrase
 PASS='correct horse $battery staple'
 KILN_PASSWORD=$PASS k keygen --out "$T/enc" >"$T/keygen-enc.out" 2>&1 || fail "encrypted keygen: $(cat "$T/keygen-enc.out")"
 assert_eq 600 "$(stat -c %a "$T/enc.key")" "mode of the encrypted key"
@@ -54,7 +55,7 @@ openssl pkey -in "$T/enc.key" -passin "pass:$PASS" -pubout 2>/dev/null | cmp -s 
   fail "openssl cannot open enc.key with the passphrase, or enc.pub is not its public key"
 if openssl pkey -in "$T/enc.key" -passin pass:another -noout 2>/dev/null; then fail "openssl opened enc.key with another passphrase"; fi
 assert_not_contains "$(cat "$T/keygen-enc.out")" "$PASS" "keygen prints the passphrase"
-KILN_PASSWORD= k keygen --out "$T/plain" >/dev/null
+KILN_PASSWORD='' k keygen --out "$T/plain" >/dev/null
 assert_eq "-----BEGIN PRIVATE KEY-----" "$(head -1 "$T/plain.key")" "an empty KILN_PASSWORD means no passphrase"
 
 # --- two images: app (signed at build time; a UTF-8 file name, so that the
@@ -266,7 +267,7 @@ no_secrets "a wrong passphrase"
 no_tty() { "$@" </dev/null; }  # kiln asks on the terminal only if stdin is one
 expect_error 1 "$T/enc.key: " no_tty env -u KILN_PASSWORD "$KILN" --store "$S" sign other:1.0.0 --key "$T/enc.key"
 no_secrets "no passphrase"
-KILN_PASSWORD= expect_error 1 "$T/enc.key: " k sign other:1.0.0 --key "$T/enc.key"
+KILN_PASSWORD='' expect_error 1 "$T/enc.key: " k sign other:1.0.0 --key "$T/enc.key"
 no_secrets "an empty passphrase"
 KILN_PASSWORD=not-the-Passphrase-42 expect_error 1 "$T/enc.key: wrong passphrase" \
   k build "$T/ctx2/kiln.yaml" --sign "$T/enc.key"

@@ -20,7 +20,7 @@ step "KILN_PASSWORD unset, no terminal"
 expect_error 1 "$T/enc.key: wrong passphrase (none given: set KILN_PASSWORD)" \
   no_tty "$KILN" --store "$S" sign hello:1.0.0 --key "$T/enc.key"
 step "KILN_PASSWORD empty"
-KILN_PASSWORD= expect_error 1 "$T/enc.key: wrong passphrase (none given: set KILN_PASSWORD)" \
+KILN_PASSWORD='' expect_error 1 "$T/enc.key: wrong passphrase (none given: set KILN_PASSWORD)" \
   no_tty "$KILN" --store "$S" sign hello:1.0.0 --key "$T/enc.key"
 step "a wrong passphrase still says just that"
 KILN_PASSWORD=wrong expect_error 1 "$T/enc.key: wrong passphrase" no_tty "$KILN" --store "$S" sign hello:1.0.0 --key "$T/enc.key"

@@ -64,11 +64,12 @@ step "build --sign, run B: cwd /, absolute path, SOURCE_DATE_EPOCH, TZ=Pacific/K
 HOSTNAME_SENTINEL=kiln-sentinel-host-$$
 USER_SENTINEL=kiln-sentinel-user-$$
 mkdir -p "$T/home-b"
-run_b=(env -u LC_ALL LANG=tr_TR.UTF-8 LC_CTYPE=tr_TR.UTF-8 TZ=Pacific/Kiritimati SOURCE_DATE_EPOCH=$EPOCH
-  HOME="$T/home-b" XDG_DATA_HOME="$T/home-b/xdg" USER=$USER_SENTINEL LOGNAME=$USER_SENTINEL
+run_b=(env -u LC_ALL LANG=tr_TR.UTF-8 LC_CTYPE=tr_TR.UTF-8 TZ=Pacific/Kiritimati "SOURCE_DATE_EPOCH=$EPOCH"
+  HOME="$T/home-b" XDG_DATA_HOME="$T/home-b/xdg" "USER=$USER_SENTINEL" "LOGNAME=$USER_SENTINEL"
   "$KILN" --store "$T/store b" build "$T/b/deep/er/kiln.yaml" --sign "$T/key.key" --set GREETING=hi --jobs 1 -q)
 if [[ $EUID -eq 0 ]] && command -v unshare >/dev/null && unshare -u true 2>/dev/null; then
   # A host name of our own (in a new UTS namespace), to look for below.
+  # shellcheck disable=SC2016  # expanded by the inner bash
   (cd / && umask 077 && unshare -u bash -c 'hostname "$0" && exec "$@"' "$HOSTNAME_SENTINEL" "${run_b[@]}" \
     >"$T/b.out" 2>"$T/b.err") || fail "run B: $(cat "$T/b.err")"
 else
