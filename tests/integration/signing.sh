@@ -146,7 +146,7 @@ step "refused: an unsigned image"
 expect_error 1 "$B is not signed (no $(sig_tag "$B") in $S)" k verify other:1.0.0 --key "$T/k1.pub"
 
 step "refused: the wrong key (and openssl agrees)"
-expect_error 1 "$A: no signature verifies with the key ${FP2:0:12} (signed with another key" k verify app:1.0.0 --key "$T/k2.pub"
+expect_error 1 "$A: no signature verifies with the key ${FP2:0:12}: signed with the key ${FP1:0:12} (wrong key)" k verify app:1.0.0 --key "$T/k2.pub"
 WRONG_KEY_ERR=$ERR
 
 step "refused: RSA and P-384 keys, for verifying and for signing"
@@ -186,7 +186,7 @@ openssl asn1parse -inform DER -in "$T/sig-bad.der" >/dev/null || fail "the tampe
 jq -c --arg a "$SIG_ANNOTATION" --arg s "$(base64 -w0 "$T/sig-bad.der")" '.layers[0].annotations[$a] = $s' \
   "$sig_manifest" >"$T/sig-bad.json"
 repoint "$T/s-sig" "$SIG_A" "$T/sig-bad.json"
-expect_error 1 "$A: no signature verifies with the key ${FP1:0:12}" \
+expect_error 1 "$A: no signature verifies with the key ${FP1:0:12}: its signature was altered" \
   "$KILN" --store "$T/s-sig" verify app:1.0.0 --key "$T/k1.pub"
 assert_not_contains "$ERR" "digest" "a well-formed manifest with a bad signature is not a digest problem"
 TAMPERED_SIG_ERR=$ERR
@@ -241,10 +241,11 @@ step "refused: --require provenance on an image signed where it has no build rec
 k export other:1.0.0 "oci:$T/elsewhere" >/dev/null
 "$KILN" --store "$T/store-elsewhere" sign "oci:$T/elsewhere:1.0.0" --key "$T/k1.key" --identity other >"$T/sign-elsewhere.out" ||
   fail "kiln sign oci:… failed"
-assert_eq "signed oci:$T/elsewhere:1.0.0@$B for other ($(sig_tag "$B"))" "$(cat "$T/sign-elsewhere.out")"
+assert_eq "signed oci:$T/elsewhere:1.0.0@$B for other ($(sig_tag "$B"), attestations: https://spdx.dev/Document, https://cyclonedx.org/bom)" \
+  "$(cat "$T/sign-elsewhere.out")" "an image without build record: SBOMs from its layers, no provenance"
 "$KILN" --store "$T/store-elsewhere" verify "oci:$T/elsewhere:1.0.0" --key "$T/k1.pub" >/dev/null ||
   fail "the signature made in the oci: layout should verify"
-expect_error 1 "$B: no provenance attestation verifies (no $(att_tag "$B"))" \
+expect_error 1 "$B: no provenance attestation verifies ($(att_tag "$B") holds none)" \
   "$KILN" --store "$T/store-elsewhere" verify "oci:$T/elsewhere:1.0.0" --key "$T/k1.pub" --require provenance
 assert_eq 1 "$(check_sig_manifest "$(blob_path "$T/elsewhere" "$(ref_digest "$T/elsewhere" "$(sig_tag "$B")")")" \
   "$T/elsewhere/blobs/sha256" "$T/k1.pub" "$B" other)" "openssl: the signature in the oci: layout"

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Known bug (issue 4): a template that extends another by an absolute path
-# puts that host path into the SBOMs and the provenance (the template is
-# named by the `extends:` text as written), though they must hold no
-# absolute host path — and so two checkouts in different folders attest
-# differently for the same image:
+# A template that extends another by an absolute path does not put that host
+# path into the SBOMs or the provenance (they hold no absolute host path): the
+# base template is named by its file name, so two checkouts in different
+# folders attest alike for the same image:
 #   extends: /home/me/src/app/base.yaml
-#   kiln sbom NAME:TAG | jq -r '.packages[].name'   # … /home/me/src/app/base.yaml …
+#   kiln sbom NAME:TAG | jq -r '.packages[].name'   # … base.yaml …, no /home/me
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 

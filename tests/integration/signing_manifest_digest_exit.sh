@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
-# Known bug (issue 4): kiln verify exits 2 (an environment fault) instead of 1
-# when an image's signature or attestation manifest no longer has the digest
-# the index names it by — a digest mismatch of a signed artifact, which the
-# issue and README list among the refusals that exit 1 with their reason (as a
-# tampered payload or envelope blob already does):
+# kiln verify exits 1 (a refusal, with its reason) when an image's signature
+# or attestation manifest no longer has the digest the index names it by — a
+# digest mismatch of a signed artifact, like a tampered payload or envelope
+# blob — not 2 (an environment fault):
 #   (edit the bytes of the blob the store's NAME:sha256-<hex>.sig entry names)
-#   kiln verify NAME:TAG --key k.pub
-#   kiln: error: STORE: blob sha256:… does not match its digest or size (run kiln store fsck)   exit 2
-# The .sig or .att manifest is read (sign.cc, LayoutStore::Get) outside the
-# checks that turn digest errors into verification failures.
+#   kiln verify NAME:TAG --key k.pub   # exit 1, "… does not match its digest"
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../sign_lib.sh

@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# Known bug (issue 4): loading an encrypted key with no passphrase at all
-# (KILN_PASSWORD unset or empty, no terminal) says "wrong passphrase" — the
-# hint kiln has for this case, "(none given: set KILN_PASSWORD)", never shows,
-# because the passphrase callback marks the passphrase as asked even when
-# there was none to give (keys.cc, PassphraseCallback / LoadSigner):
+# Loading an encrypted key with no passphrase at all (KILN_PASSWORD unset or
+# empty, no terminal) says so, with the hint, rather than "wrong passphrase":
 #   KILN_PASSWORD=secret kiln keygen --out enc
 #   kiln sign hello:1.0.0 --key enc.key </dev/null
-#   kiln: error: enc.key: wrong passphrase   exit 1
+#   kiln: error: enc.key: … (none given: set KILN_PASSWORD)   exit 1
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 unset KILN_PASSWORD

@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
-# Known bug (issue 4): an oci: layout that holds one image and its signature
-# and attestations can no longer be named as oci:DIR — kiln counts the
-# sha256-<hex>.sig and .att manifests as images. So kiln sign oci:DIR works on
-# an exported image, and the very next kiln verify oci:DIR (or inspect, sbom,
-# sign again) refuses it:
-#   kiln export hello:1.0.0 oci:lay && kiln sign oci:lay --key k.key   # ok
-#   kiln verify oci:lay --key k.pub
-#   kiln: error: oci:lay: the layout holds 3 images; name one as oci:DIR:REF   exit 1
-# The same for kiln export of a signed image. (The attachments are not images
-# of the layout; oci:DIR:REF still works.)
+# An oci: layout that holds one image and its signature and attestations is
+# still named as oci:DIR — the sha256-<hex>.sig and .att manifests are
+# attachments, not images of the layout:
+#   kiln export hello:1.0.0 oci:lay && kiln sign oci:lay --key k.key
+#   kiln verify oci:lay --key k.pub   # ok; so are inspect, sbom, sign again
+# The same for kiln export of a signed image; oci:DIR:REF works as well.
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 

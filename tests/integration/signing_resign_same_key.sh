@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
-# Known bug (issue 4): signing an image again with the same key appends a
-# duplicate signature layer each time — every re-run of `kiln build --sign`
-# on an unchanged template grows the sha256-<hex>.sig manifest, and registries
-# receive a new signature manifest. cosign attaches nothing when a signature
-# of the same payload by the same key is already there (its DupeDetector);
-# kiln already does the like for attestations (one envelope per key and
-# predicate type):
+# Signing an image again with the same key adds nothing: re-running
+# `kiln build --sign` on an unchanged template leaves the sha256-<hex>.sig
+# manifest as it was (cosign's DupeDetector does the same), as kiln does for
+# attestations (one envelope per key and predicate type):
 #   kiln build T --sign k.key; kiln build T --sign k.key
-#   kiln verify NAME:TAG --key k.pub --json | jq .signatures   # 2
+#   kiln verify NAME:TAG --key k.pub --json | jq .signatures   # 1
 # Only another key (or another identity) adds a layer.
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"

@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# Known bug (issue 4): the SBOMs leave out hard links. A hard link is a
-# regular file of the flattened image (GNU tar and umoci extract it as one;
-# `find -type f` lists it), so the SPDX and CycloneDX documents must list its
-# path, with the same SHA-256 and SHA-1 as its target, whether the template
-# makes it (hardlinks:) or a tarball brings it. kiln lists only the target:
+# The SBOMs list hard links. A hard link is a regular file of the flattened
+# image (GNU tar and umoci extract it as one; `find -type f` lists it), so the
+# SPDX and CycloneDX documents list its path with the same SHA-256 and SHA-1
+# as its target, whether the template makes it (hardlinks:) or a tarball
+# brings it:
 #   layers: [{name: app, files: [{dest: /usr/bin/tool, content: "x"}],
 #             hardlinks: [{path: /usr/bin/tool-hard, target: /usr/bin/tool}]}]
-#   kiln sbom NAME:TAG | jq -r '.files[].fileName'   # ./usr/bin/tool only
-# (src/sign/attest.cc keeps only the EntryType::kFile entries of the
-# flattened tree.)
+#   kiln sbom NAME:TAG | jq -r '.files[].fileName'   # ./usr/bin/tool and ./usr/bin/tool-hard
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 need_tool jq tar gzip sha1sum

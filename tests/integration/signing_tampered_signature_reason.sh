@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Known bug (issue 4): a tampered signature and a wrong key are refused with
-# the same message — the issue wants each refusal with its own reason. kiln
-# says, for a signature whose bytes were altered (still valid DER, verified
-# with the right key) exactly what it says for the wrong key:
-#   kiln: error: sha256:…: no signature verifies with the key FPR (signed with another key, or a signature was altered)
-# kiln could tell them apart for its own signatures by naming the signing key
-# in the layer (as its attestation layers do with dev.kiln.keyid).
+# A tampered signature and a wrong key are refused each with its own reason.
+# kiln names the signing key in each signature layer (dev.kiln.keyid, as on
+# its attestation layers), so for its own signatures it can tell
+#   …: no signature verifies with the key FPR2: signed with the key FPR1 (wrong key)
+# from a signature whose bytes were altered (still valid DER, checked with
+# the right key):
+#   …: no signature verifies with the key FPR1: its signature was altered
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../sign_lib.sh
