@@ -56,10 +56,10 @@ _cleanup() {
 trap _cleanup EXIT
 
 # Where a failing assertion was called from, for the message (the test
-# script's line, not a helper's in lib.sh or registry_lib.sh).
+# script's line, not a helper's in lib.sh or a *_lib.sh).
 _where() {
   local i=2
-  while [[ ${BASH_SOURCE[$i]:-} == "${BASH_SOURCE[0]}" || ${BASH_SOURCE[$i]:-} == */registry_lib.sh || ${BASH_SOURCE[$i]:-} == */apt_lib.sh ]]; do
+  while [[ ${BASH_SOURCE[$i]:-} == "${BASH_SOURCE[0]}" || ${BASH_SOURCE[$i]:-} == *_lib.sh ]]; do
     i=$((i + 1))
   done
   echo "$(basename "${BASH_SOURCE[$i]:-?}"):${BASH_LINENO[$((i - 1))]:-?}"

@@ -50,6 +50,15 @@ std::string Purl(const BuildRecord::Package& p) {
   return "pkg:deb/debian/" + p.name + "@" + version + "?arch=" + p.architecture;
 }
 
+// The regular file an entry is: itself, or for a hardlink the file it links
+// to (a hardlink is a regular file under another name); else null.
+const Entry* RegularFile(const Tree& files, const Entry& e) {
+  if (e.type == EntryType::kFile) return &e;
+  if (e.type != EntryType::kHardlink) return nullptr;
+  const Entry* target = files.Find(e.link);
+  return target && target->type == EntryType::kFile ? target : nullptr;
+}
+
 std::string LayerLabel(const SbomInputs& in, uint32_t layer) {
   std::string label = "layer " + std::to_string(layer + 1);
   if (in.record && layer < in.record->layers.size())
@@ -130,8 +139,10 @@ std::string SpdxDocument(const SbomInputs& in) {
     }
   }
   size_t n = 0;
-  for (const auto& [path, e] : in.files->entries()) {
-    if (e.type != EntryType::kFile) continue;
+  for (const auto& [path, entry] : in.files->entries()) {
+    const Entry* file = RegularFile(*in.files, entry);
+    if (!file) continue;
+    const Entry& e = *file;
     std::string id = "SPDXRef-File-" + std::to_string(++n);
     files.push_back(
         {{"SPDXID", id},
@@ -191,8 +202,10 @@ std::string CycloneDxDocument(const SbomInputs& in) {
         c["licenses"] = json::array({{{"expression", p.license}}});
     }
   }
-  for (const auto& [path, e] : in.files->entries()) {
-    if (e.type != EntryType::kFile) continue;
+  for (const auto& [path, entry] : in.files->entries()) {
+    const Entry* file = RegularFile(*in.files, entry);
+    if (!file) continue;
+    const Entry& e = *file;
     components.push_back(
         {{"bom-ref", "file:/" + path},
          {"type", "file"},

@@ -996,7 +996,9 @@ Template LoadTemplate(const LoadOptions& options) {
                              " loops back to a template already in the chain");
     path = next;
     shown = std::filesystem::path(next).lexically_normal().string();
-    chain_names.push_back(ext.Scalar());
+    // An absolute path is this machine's: provenance names the file only.
+    chain_names.push_back(ext.Scalar()[0] == '/' ? Basename(ext.Scalar())
+                                                 : ext.Scalar());
   }
 
   // 2. Args: ancestors first, each file overriding, then --set.
