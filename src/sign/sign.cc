@@ -4,8 +4,8 @@
 #include <map>
 #include <set>
 
+#include "core/base64.h"
 #include "core/strings.h"
-#include "registry/auth.h"
 #include "sign/attest.h"
 
 namespace kiln {

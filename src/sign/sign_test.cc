@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base64.h"
 #include "core/temp_dir.h"
-#include "registry/auth.h"
 #include "sign/attest.h"
 #include "sign/cosign.h"
 #include "sign/keys.h"
