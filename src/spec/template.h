@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -90,6 +91,10 @@ struct PackageSpec {
   std::string name, version, architecture;
   std::string deb;     // local path of the verified .deb
   std::string sha256;  // hex
+  std::string url;     // where it was fetched from (for the SBOM)
+  SourceLocation loc;  // the include that brings it
+  // Paths the package gives up to another that Replaces it (dpkg's rule).
+  std::set<std::string> handed_over;
 };
 
 struct RemoveSpec {
@@ -156,9 +161,9 @@ struct RepositorySpec {
   std::string url;   // the archive root, e.g. http://deb.debian.org/debian
   std::string suite;
   std::vector<std::string> components;
-  std::string architecture;  // default: the platform's
-  std::string
-      keyring;  // absolute path of the OpenPGP keyring signing InRelease
+  std::string architecture;        // default: the platform's
+  std::string keyring;             // absolute path of the OpenPGP keyring
+  std::string keyring_as_written;  // as the template has it (for the lock)
   FieldLocations locs;
 };
 
