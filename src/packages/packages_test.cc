@@ -226,8 +226,9 @@ TEST(Lock, RoundTripsAndNamesItsFile) {
 TEST(Lock, TheRequestDigestFollowsWhatDecidesTheResolution) {
   PackagesSpec a;
   a.repositories.push_back(
-      {"d", "http://x", "bookworm", {"main"}, "amd64", "/k.gpg", {}});
+      {"d", "http://x", "bookworm", {"main"}, "amd64", "/k.gpg", "k.gpg", {}});
   a.include.push_back({"libc6", "", {}});
+  a.include.push_back({"zlib1g", "", {}});
   PackagesSpec b = a;
   b.layering =
       PackageLayering::kPerPackage;  // layering does not change what is chosen
@@ -237,6 +238,15 @@ TEST(Lock, TheRequestDigestFollowsWhatDecidesTheResolution) {
   b = a;
   b.exclude.push_back("x");
   EXPECT_NE(RequestDigest(a), RequestDigest(b));
+  b = a;  // the order of include does not matter
+  std::swap(b.include[0], b.include[1]);
+  EXPECT_EQ(RequestDigest(a), RequestDigest(b));
+  b = a;  // another keyring, as written: the lock was verified with another
+  b.repositories[0].keyring_as_written = "other.gpg";
+  EXPECT_NE(RequestDigest(a), RequestDigest(b));
+  b = a;  // the same keyring seen from another checkout
+  b.repositories[0].keyring = "/elsewhere/k.gpg";
+  EXPECT_EQ(RequestDigest(a), RequestDigest(b));
 }
 
 TEST(Install, DependenciesComeFirst) {

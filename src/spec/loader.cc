@@ -628,6 +628,7 @@ PackagesSpec ReadPackages(Reader& r, const YAML::Node& node,
       repo.architecture = e.OptString("architecture").value_or("");
       std::string keyring = r.Scalar(e.Required("keyring"), w + ".keyring");
       repo.keyring = keyring[0] == '/' ? keyring : dir + "/" + keyring;
+      repo.keyring_as_written = keyring;
       for (const auto& other : p.repositories) {
         if (other.name == repo.name)
           throw ErrorAt(e.ValueLoc("name"),
