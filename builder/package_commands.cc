@@ -37,10 +37,12 @@ int RunLock(const Globals& g, const BuildArgs& args) {
                             .dump(2)
                             .c_str());
   } else {
+    size_t n = lock.packages.size(), r = lock.repositories.size();
     std::printf(
-        "%s: %zu packages, %s to download, from %zu repositories (%.2f s)\n",
-        path.c_str(), lock.packages.size(), HumanBytes(bytes).c_str(),
-        lock.repositories.size(), seconds);
+        "%s: %zu package%s, %s to download, from %zu repositor%s "
+        "(%.2f s)\n",
+        path.c_str(), n, n == 1 ? "" : "s", HumanBytes(bytes).c_str(), r,
+        r == 1 ? "y" : "ies", seconds);
   }
   return 0;
 }

@@ -197,7 +197,7 @@ LockFile LockFor(const Template& t, const BuildOptions& options,
   if (lock.request != RequestDigest(t.packages)) {
     throw UserError(path +
                     " no longer matches the template's packages (repositories, "
-                    "include or exclude changed): " +
+                    "keyrings, include or exclude changed): " +
                     again);
   }
   return lock;
@@ -224,8 +224,8 @@ BuildRecord MakeRecord(const Template& t, const BuildOptions& options,
     for (const auto& [src, sha] : plan.inputs)
       r.inputs.push_back({"tarball:" + src, sha});
     for (const auto& p : plan.packages)
-      r.packages.push_back(
-          {p.name, p.version, p.architecture, p.sha256, p.license});
+      r.packages.push_back({p.name, p.version, p.architecture, p.sha256,
+                            p.license, p.source, p.download});
   }
   for (const auto& l : result.layers)
     r.layers.push_back({l.name, l.blob.digest, l.diff_id, l.from_base});
@@ -308,10 +308,11 @@ BuildResult Build(const BuildOptions& options, const Store& store,
     }
   }
   if (!scripted.empty() && observer) {
-    observer->Warning(
-        std::to_string(scripted.size()) +
-        " packages have maintainer scripts, which kiln does not run: " +
-        Join(scripted, ", "));
+    observer->Warning((scripted.size() == 1 ? std::string("1 package has")
+                                            : std::to_string(scripted.size()) +
+                                                  " packages have") +
+                      " maintainer scripts, which kiln does not run: " +
+                      Join(scripted, ", "));
   }
   if (plans.empty() && !base)
     throw ErrorAt(

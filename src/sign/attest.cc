@@ -132,6 +132,10 @@ std::string SpdxDocument(const SbomInputs& in) {
                     p.version, p.sha256, "LIBRARY", "CONTAINS");
       json& added = packages.back();
       added["licenseDeclared"] = p.license.empty() ? "NOASSERTION" : p.license;
+      if (!p.download.empty()) added["downloadLocation"] = p.download;
+      if (!p.source.empty())
+        added["sourceInfo"] =
+            "built from the Debian source package " + p.source;
       added["externalRefs"] =
           json::array({{{"referenceCategory", "PACKAGE-MANAGER"},
                         {"referenceType", "purl"},
@@ -200,6 +204,14 @@ std::string CycloneDxDocument(const SbomInputs& in) {
       c["purl"] = Purl(p);
       if (!p.license.empty() && p.license != "NOASSERTION")
         c["licenses"] = json::array({{{"expression", p.license}}});
+      if (!p.download.empty()) {
+        c["externalReferences"] =
+            json::array({{{"type", "distribution"}, {"url", p.download}}});
+      }
+      if (!p.source.empty()) {
+        c["properties"] =
+            json::array({{{"name", "debian:source"}, {"value", p.source}}});
+      }
     }
   }
   for (const auto& [path, entry] : in.files->entries()) {
