@@ -166,6 +166,18 @@ expect_template_error() {
   assert_eq "$(printf '%*s^' $((col - 1)) '')" "$caret" "third stderr line is a caret under column $col"
 }
 
+# kiln_ok NAME ARGS...: runs `kiln ARGS...`, stdout to $T/NAME.out, stderr to
+# $T/NAME.err; fails the test (showing both) unless it exits 0.
+kiln_ok() {
+  local name=$1
+  shift
+  local rc=0
+  "$KILN" "$@" >"$T/$name.out" 2>"$T/$name.err" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    fail "exit $rc: kiln $*"$'\n'"  stderr: $(cat "$T/$name.err")"$'\n'"  stdout: $(cat "$T/$name.out")"
+  fi
+}
+
 # build_digest ARGS...: `kiln ARGS...` (a build), prints the manifest digest.
 build_digest() {
   local out

@@ -267,7 +267,7 @@ assert_eq "$(jq -r .digest "$T/nolock.json")" "$(build_digest --store "$T/fresh-
 step "the image: status.d for exactly the locked packages, md5sums where shipped"
 build_json "$T/app.json" --store "$S" build "$APP" --locked
 assert_contains "$(cat "$T/app.json.stderr")" \
-  "kiln: warning: 1 packages have maintainer scripts, which kiln does not run: withscript" \
+  "kiln: warning: 1 package has maintainer scripts, which kiln does not run: withscript" \
   "the build says which package has maintainer scripts"
 assert_eq "altpkg
 app

@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
-# Known bug: a package's directory entry replaces a symlink to a directory
-# that a package below it ships (merged /usr: /bin -> usr/bin, as base-files
-# ships it from Debian 13). dpkg keeps such a symlink and installs the
-# package's files through it; kiln, with per-package layering, writes /bin as
-# a directory in the upper layer, so the image loses /bin -> usr/bin (and
-# /bin/sh with it), and with single layering it refuses the same packages
-# ("/bin is declared twice"). Expected: with every layering /bin stays the
-# symlink, /bin/legacy-tool lands in /usr/bin, /bin/sh still resolves.
+# A package's directory never replaces a symlink to a directory that a
+# package below it ships (merged /usr: /bin -> usr/bin, as base-files ships it
+# from Debian 13): as dpkg does, kiln keeps the symlink and installs the
+# package's files through it, with every layering:
 #   kiln build T.yaml   # include: [legacy]; legacy Depends merged
+#   /bin -> usr/bin stays, /bin/legacy-tool lands in /usr/bin, /bin/sh resolves
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=/dev/null

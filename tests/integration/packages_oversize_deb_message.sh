@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
-# Known bug: a .deb that is larger on the server than the lock says (the
-# usual shape of a tampered package) is refused, but the error names neither
-# the package nor what the lock pins — only the URL:
-#   kiln: error: GET http://…/app_2.0-1_amd64.deb: http://…/app_2.0-1_amd64.deb is larger than 1444 bytes
-# whereas a changed .deb of the same size (or smaller) gets
-#   kiln: error: package app 2.0-1: the .deb from URL has sha256 … (N bytes), the lock pins … (M bytes); not used
-# Expected: the same kind of message, naming the package, its version and the
-# locked SHA-256 and size.
+# A .deb that is larger on the server than the lock says (the usual shape of
+# a tampered package) is refused (exit 2) with the package, its version and
+# the SHA-256 and size the lock pins — as a changed .deb of the same size is:
+#   kiln: error: package app 2.0-1: the .deb from URL is larger than N bytes, the lock pins … (N bytes); not used
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=/dev/null
