@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "commands.h"
 #include "core/fs.h"
@@ -28,11 +29,26 @@ int RunLock(const Globals& g, const BuildArgs& args) {
   WriteFileAtomic(path, lock.ToJson());
   uint64_t bytes = 0;
   for (const auto& p : lock.packages) bytes += p.size;
+  nlohmann::json pruned = nlohmann::json::array();
+  std::set<std::string> cut;
+  for (const auto& p : lock.pruned) {
+    pruned.push_back({{"name", p.name}, {"by", p.by}});
+    cut.insert(p.name);
+  }
+  for (const auto& name : t.packages.prune) {
+    if (!cut.count(name)) {
+      std::fprintf(stderr,
+                   "kiln: warning: packages.prune: no locked package depends "
+                   "on %s\n",
+                   name.c_str());
+    }
+  }
   if (g.json) {
     std::printf("%s\n", nlohmann::json({{"lock", path},
                                         {"packages", lock.packages.size()},
                                         {"bytes", bytes},
                                         {"request", lock.request},
+                                        {"pruned", pruned},
                                         {"seconds", seconds}})
                             .dump(2)
                             .c_str());
@@ -43,6 +59,10 @@ int RunLock(const Globals& g, const BuildArgs& args) {
         "(%.2f s)\n",
         path.c_str(), n, n == 1 ? "" : "s", HumanBytes(bytes).c_str(), r,
         r == 1 ? "y" : "ies", seconds);
+    for (const auto& p : lock.pruned) {
+      std::printf("  left out (packages.prune): %s, wanted by %s\n",
+                  p.name.c_str(), Join(p.by, ", ").c_str());
+    }
   }
   return 0;
 }

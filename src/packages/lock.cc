@@ -173,9 +173,12 @@ std::string RequestDigest(const PackagesSpec& spec) {
   std::sort(include.begin(), include.end());
   std::vector<std::string> exclude = spec.exclude;
   std::sort(exclude.begin(), exclude.end());
+  std::vector<std::string> prune = spec.prune;
+  std::sort(prune.begin(), prune.end());
   return Sha256Of(CanonicalJson({{"repositories", repos},
                                  {"include", include},
-                                 {"exclude", exclude}}))
+                                 {"exclude", exclude},
+                                 {"prune", prune}}))
       .ToString();
 }
 
@@ -205,6 +208,12 @@ std::string LockFile::ToJson() const {
             {"request", request},
             {"repositories", repos},
             {"packages", pkgs}};
+  if (!pruned.empty()) {
+    json cut = json::array();
+    for (const auto& p : pruned)
+      cut.push_back({{"name", p.name}, {"by", p.by}});
+    j["pruned"] = cut;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -231,6 +240,10 @@ LockFile LockFile::Parse(std::string_view text, const std::string& what) {
                             p.at("repository"), p.at("filename"),
                             p.at("sha256"), p.at("size").get<uint64_t>(),
                             p.value("depends", std::vector<std::string>{})});
+    }
+    for (const auto& p : j.value("pruned", json::array())) {
+      l.pruned.push_back(
+          {p.at("name"), p.at("by").get<std::vector<std::string>>()});
     }
   } catch (const json::exception& e) {
     throw UserError(what + ": malformed lock file (" + e.what() + ")");
@@ -333,7 +346,10 @@ LockFile MakeLock(const PackagesSpec& spec, HttpTransport& http,
   std::vector<PackageRequest> include;
   for (const auto& i : spec.include) include.push_back({i.name, i.version});
   std::set<std::string> exclude(spec.exclude.begin(), spec.exclude.end());
-  Resolution r = Resolve(universe, include, exclude);
+  std::set<std::string> prune(spec.prune.begin(), spec.prune.end());
+  Resolution r = Resolve(universe, include, exclude, prune);
+  for (const auto& [name, by] : r.pruned)
+    lock.pruned.push_back({name, {by.begin(), by.end()}});
   for (const auto* p : r.packages) {
     lock.packages.push_back({p->name, p->version, p->architecture,
                              p->repository, p->filename, p->sha256, p->size,

@@ -179,6 +179,9 @@ struct PackagesSpec {
   std::vector<RepositorySpec> repositories;
   std::vector<PackageIncludeSpec> include;
   std::vector<std::string> exclude;
+  // Left out even where others depend on them (a static base keeps
+  // ca-certificates' data without its openssl dependency, as distroless).
+  std::vector<std::string> prune;
   PackageLayering layering = PackageLayering::kSingle;
   int max_layers = 0;  // kGrouped
   FieldLocations locs;

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The stock templates/debian-base.yaml, built with --locked from the real
-# Debian mirror it names, with its checked-in debian-base.lock, into a temp
-# store (the only test that uses the network). The image's
-# /var/lib/dpkg/status.d lists exactly what the lock lists (each at the
-# locked version, with its md5sums), /etc/ssl/certs/ca-certificates.crt holds
-# the certificates ca-certificates ships, the build is reproducible, and as
-# root openssl runs in a chroot of the unpacked image.
+# The stock templates/debian-base.yaml and debian-static.yaml, and the
+# examples/tzclock image on debian-base, built with --locked from the real
+# Debian mirror they name, with their checked-in locks, into a temp store (the
+# only test that uses the network). The image's /var/lib/dpkg/status.d lists
+# exactly what the lock lists (each at the locked version, with its md5sums),
+# /etc/ssl/certs/ca-certificates.crt holds the certificates ca-certificates
+# ships, the build is reproducible, and as root openssl and tzclock run in a
+# chroot of the unpacked images; debian-static has no C library.
 # Skipped (exit 77, SKIP_RETURN_CODE in CMake), not failed, when the mirror
 # cannot be reached or no longer serves a locked version (kiln says the .deb
 # "is gone from the mirror"): then `kiln lock templates/debian-base.yaml`
@@ -32,16 +33,23 @@ suite=$(jq -r '.repositories[0].suite' "$LOCK")
 curl -sf -o /dev/null --connect-timeout 10 --max-time 30 "$mirror/dists/$suite/InRelease" ||
   skip "the Debian mirror $mirror cannot be reached (no network?); nothing was tested"
 
+# build_locked NAME TEMPLATE: kiln build TEMPLATE --locked --json into
+# $T/NAME.json (stderr $T/NAME.err); skips the test when the mirror no longer
+# serves a locked version.
+build_locked() {
+  local rc=0
+  "$KILN" --store "$S" build "$2" --locked --json >"$T/$1.json" 2>"$T/$1.err" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    if grep -q "is gone from the mirror" "$T/$1.err"; then
+      skip "the mirror no longer serves a version the lock of $2 pins (refresh it with kiln lock $2): $(grep 'kiln: error:' "$T/$1.err")"
+    fi
+    fail "kiln build --locked $2: exit $rc"$'\n'"$(cat "$T/$1.err")"
+  fi
+}
+
 step "kiln build --locked $TEMPLATE"
 lock_before=$(sha256sum "$LOCK")
-rc=0
-"$KILN" --store "$S" build "$TEMPLATE" --locked --json >"$T/build.json" 2>"$T/build.err" || rc=$?
-if [[ $rc -ne 0 ]]; then
-  if grep -q "is gone from the mirror" "$T/build.err"; then
-    skip "the mirror no longer serves a version templates/debian-base.lock pins (refresh it with kiln lock templates/debian-base.yaml): $(grep 'kiln: error:' "$T/build.err")"
-  fi
-  fail "kiln build --locked $TEMPLATE: exit $rc"$'\n'"$(cat "$T/build.err")"
-fi
+build_locked build "$TEMPLATE"
 assert_eq "$lock_before" "$(sha256sum "$LOCK")" "the checked-in lock is left as it is"
 D=$(jq -r .digest "$T/build.json")
 REF=$(jq -r .reference "$T/build.json")
@@ -100,4 +108,43 @@ else
   first=$(find "$R/usr/share/ca-certificates/mozilla" -name '*.crt' | LC_ALL=C sort | head -1)
   out=$(chroot "$R" /usr/bin/openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt "${first#"$R"}" 2>&1) ||
     fail "openssl verify in the image: $out"
+fi
+
+step "templates/debian-static.yaml --locked: its four packages, no C library, the CA bundle"
+STATIC=$SRC_DIR/templates/debian-static.yaml
+STATIC_LOCK=$SRC_DIR/templates/debian-static.lock
+assert_eq "awk debconf openssl" "$(jq -r '[.pruned[].name] | join(" ")' "$STATIC_LOCK")" "what the static lock prunes"
+build_locked static "$STATIC"
+umoci unpack --rootless --image "$S:$(jq -r .reference "$T/static.json")" "$T/static" >/dev/null 2>"$T/umoci.err" ||
+  fail "umoci unpack failed: $(cat "$T/umoci.err")"
+RS=$T/static/rootfs
+assert_eq "$(jq -r '.packages[].name' "$STATIC_LOCK" | LC_ALL=C sort)" \
+  "$(find "$RS/var/lib/dpkg/status.d" -maxdepth 1 -type f ! -name '*.md5sums' -printf '%f\n' | LC_ALL=C sort)" \
+  "status.d of debian-static against its lock"
+assert_eq "base-files ca-certificates netbase tzdata" "$(jq -r '[.packages[].name] | join(" ")' "$STATIC_LOCK")" "the static base's packages"
+[[ -z $(find "$RS" -name 'libc.so*' -o -name 'ld-linux*' -o -name sh -o -name openssl) ]] ||
+  fail "debian-static holds a C library, a shell or openssl: $(find "$RS" -name 'libc.so*' -o -name 'ld-linux*' -o -name sh -o -name openssl)"
+assert_eq "$(find "$RS/usr/share/ca-certificates" -name '*.crt' | wc -l)" \
+  "$(grep -c 'BEGIN CERTIFICATE' "$RS/etc/ssl/certs/ca-certificates.crt")" "the static base's CA bundle"
+[[ -f $RS/usr/share/zoneinfo/Europe/Paris ]] || fail "debian-static has no tzdata"
+
+step "examples/tzclock on debian-base: built --locked, runs in a chroot (as root)"
+EX=$SRC_DIR/examples/tzclock
+build_locked tzclock "$EX/kiln.yaml"
+assert_eq "$(jq -c .packages "$LOCK")" "$(jq -c .packages "$EX/kiln.lock")" "the example's lock pins debian-base's packages"
+base_layers=$("$KILN" --store "$S" inspect "$REF" --json | jq -r '.layers[] | select(.createdBy | startswith("kiln: layer package ")) | .digest')
+[[ -n $base_layers ]] || fail "debian-base has no package layers"
+assert_eq "$base_layers" \
+  "$("$KILN" --store "$S" inspect "$(jq -r .reference "$T/tzclock.json")" --json | jq -r '.layers[] | select(.createdBy | startswith("kiln: layer package ")) | .digest')" \
+  "the example shares debian-base's package layers"
+if [[ $(id -u) -ne 0 ]]; then
+  echo "skipped: not root, no chroot" >&2
+else
+  umoci unpack --image "$S:$(jq -r .reference "$T/tzclock.json")" "$T/tzclock" >/dev/null 2>"$T/umoci.err" ||
+    fail "umoci unpack failed: $(cat "$T/umoci.err")"
+  out=$(chroot "$T/tzclock/rootfs" /usr/local/bin/tzclock 1700000000 Europe/Paris Asia/Tokyo 2>&1) ||
+    fail "tzclock in the image: $out"
+  assert_eq "Europe/Paris         2023-11-14 23:13:20 CET
+Asia/Tokyo           2023-11-15 07:13:20 JST
+$certs certificates in /etc/ssl/certs/ca-certificates.crt" "$out" "tzclock's output in the image"
 fi
