@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
                   "Say for each layer whether it came from the cache, and if "
                   "not, what changed");
   build->add_flag("--locked", b.locked,
-                  "Refuse a docker:// base that is not pinned by digest");
+                  "Build only from pins: refuse a docker:// base not pinned "
+                  "by digest, and a missing or stale kiln.lock");
   build->add_option("--creds", reg.creds,
                     "USER:PASSWORD for a docker:// base's registry");
   build->add_flag("--insecure", reg.insecure,

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "commands.h"
 #include "core/fs.h"
@@ -28,19 +29,40 @@ int RunLock(const Globals& g, const BuildArgs& args) {
   WriteFileAtomic(path, lock.ToJson());
   uint64_t bytes = 0;
   for (const auto& p : lock.packages) bytes += p.size;
+  nlohmann::json pruned = nlohmann::json::array();
+  std::set<std::string> cut;
+  for (const auto& p : lock.pruned) {
+    pruned.push_back({{"name", p.name}, {"by", p.by}});
+    cut.insert(p.name);
+  }
+  for (const auto& name : t.packages.prune) {
+    if (!cut.count(name)) {
+      std::fprintf(stderr,
+                   "kiln: warning: packages.prune: no locked package depends "
+                   "on %s\n",
+                   name.c_str());
+    }
+  }
   if (g.json) {
     std::printf("%s\n", nlohmann::json({{"lock", path},
                                         {"packages", lock.packages.size()},
                                         {"bytes", bytes},
                                         {"request", lock.request},
+                                        {"pruned", pruned},
                                         {"seconds", seconds}})
                             .dump(2)
                             .c_str());
   } else {
+    size_t n = lock.packages.size(), r = lock.repositories.size();
     std::printf(
-        "%s: %zu packages, %s to download, from %zu repositories (%.2f s)\n",
-        path.c_str(), lock.packages.size(), HumanBytes(bytes).c_str(),
-        lock.repositories.size(), seconds);
+        "%s: %zu package%s, %s to download, from %zu repositor%s "
+        "(%.2f s)\n",
+        path.c_str(), n, n == 1 ? "" : "s", HumanBytes(bytes).c_str(), r,
+        r == 1 ? "y" : "ies", seconds);
+    for (const auto& p : lock.pruned) {
+      std::printf("  left out (packages.prune): %s, wanted by %s\n",
+                  p.name.c_str(), Join(p.by, ", ").c_str());
+    }
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 // push, pull, promote, rollback, history: the registry side of the front end.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -220,7 +221,10 @@ int RunPush(const Globals& g, const RegistryArgs& r, const std::string& ref,
   if (!sign_key.empty()) {
     SignResult signed_result =
         SignInRegistry(store, client, to.name, result.digest, sign_key);
-    attached.push_back(signed_result.signature_tag);
+    if (std::find(attached.begin(), attached.end(),
+                  signed_result.signature_tag) == attached.end()) {
+      attached.push_back(signed_result.signature_tag);
+    }
   }
   if (g.json) {
     json j = ResultJson(result);

@@ -116,7 +116,12 @@ Target Resolve(const Store& store, const RegistryArgs& r,
   }
   Located at = Locate(ref, store);
   t.digest = at.descriptor.digest;
-  t.identity = at.name.empty() ? "image" : at.name;
+  // By default a signature names the image's repository: its NAME, or for
+  // an oci: layout the folder's name.
+  t.identity =
+      !at.name.empty()
+          ? at.name
+          : Basename(AbsolutePath(ref.path.empty() ? "image" : ref.path));
   bool is_store = ref.kind == Reference::Kind::kStore;
   t.attachments = LayoutAttachments(at.layout, at.name, is_store);
   if (IsManifestType(at.descriptor.media_type)) t.image = OpenImage(ref, store);
@@ -127,11 +132,14 @@ Target Resolve(const Store& store, const RegistryArgs& r,
 std::vector<std::pair<std::string, std::string>> StatementsFor(
     const Store& store, const Target& t, const std::string& identity) {
   std::optional<BuildRecord> record = RecordOf(store, t.digest);
-  if (!record) return {};
   std::optional<Image> image = t.image;
-  if (!image)
+  if (!image && record)
     image = OpenImage(ParseReference("x@" + t.digest.ToString()), store);
-  return MakeStatements(*image, &*record, identity).statements;
+  // Without a build record kiln can still say what the image holds (the
+  // SBOMs), but not how it was made (no provenance).
+  if (!image) return {};
+  return MakeStatements(*image, record ? &*record : nullptr, identity)
+      .statements;
 }
 
 void PrintSign(const Globals& g, const std::string& what, const SignResult& r) {

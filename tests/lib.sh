@@ -56,10 +56,10 @@ _cleanup() {
 trap _cleanup EXIT
 
 # Where a failing assertion was called from, for the message (the test
-# script's line, not a helper's in lib.sh or registry_lib.sh).
+# script's line, not a helper's in lib.sh or a *_lib.sh).
 _where() {
   local i=2
-  while [[ ${BASH_SOURCE[$i]:-} == "${BASH_SOURCE[0]}" || ${BASH_SOURCE[$i]:-} == */registry_lib.sh ]]; do
+  while [[ ${BASH_SOURCE[$i]:-} == "${BASH_SOURCE[0]}" || ${BASH_SOURCE[$i]:-} == *_lib.sh ]]; do
     i=$((i + 1))
   done
   echo "$(basename "${BASH_SOURCE[$i]:-?}"):${BASH_LINENO[$((i - 1))]:-?}"
@@ -164,6 +164,18 @@ expect_template_error() {
   assert_contains "$first" "$msg" "message on the location line"
   assert_eq "$(sed -n "${line}p" "$file")" "$src" "second stderr line is the template's line $line"
   assert_eq "$(printf '%*s^' $((col - 1)) '')" "$caret" "third stderr line is a caret under column $col"
+}
+
+# kiln_ok NAME ARGS...: runs `kiln ARGS...`, stdout to $T/NAME.out, stderr to
+# $T/NAME.err; fails the test (showing both) unless it exits 0.
+kiln_ok() {
+  local name=$1
+  shift
+  local rc=0
+  "$KILN" "$@" >"$T/$name.out" 2>"$T/$name.err" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    fail "exit $rc: kiln $*"$'\n'"  stderr: $(cat "$T/$name.err")"$'\n'"  stdout: $(cat "$T/$name.out")"
+  fi
 }
 
 # build_digest ARGS...: `kiln ARGS...` (a build), prints the manifest digest.

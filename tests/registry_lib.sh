@@ -27,18 +27,6 @@ RUN=$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
 # The Accept header without which distribution 2.8 answers 404 for OCI manifests.
 MANIFEST_ACCEPT="Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
 
-# kiln_ok NAME ARGS...: runs `kiln ARGS...`, stdout to $T/NAME.out, stderr to
-# $T/NAME.err; fails the test (showing both) unless it exits 0.
-kiln_ok() {
-  local name=$1
-  shift
-  local rc=0
-  "$KILN" "$@" >"$T/$name.out" 2>"$T/$name.err" || rc=$?
-  if [[ $rc -ne 0 ]]; then
-    fail "exit $rc: kiln $*"$'\n'"  stderr: $(cat "$T/$name.err")"$'\n'"  stdout: $(cat "$T/$name.out")"
-  fi
-}
-
 # json_field FILE FILTER: jq -r FILTER FILE.
 json_field() { jq -r "$2" "$1"; }
 

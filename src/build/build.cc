@@ -194,7 +194,7 @@ std::vector<CachedPackage> PackagesOf(const LayerPlan& plan) {
   std::vector<CachedPackage> out;
   for (const auto& p : plan.packages) {
     out.push_back({p.name, p.version, p.architecture, p.sha256, p.license,
-                   !p.scripts.empty()});
+                   !p.scripts.empty(), p.source});
   }
   return out;
 }
@@ -240,7 +240,7 @@ LockFile LockFor(const Template& t, const BuildOptions& options,
   if (lock.request != RequestDigest(t.packages)) {
     throw UserError(path +
                     " no longer matches the template's packages (repositories, "
-                    "include or exclude changed): " +
+                    "keyrings, include or exclude changed): " +
                     again);
   }
   return lock;
@@ -266,9 +266,12 @@ BuildRecord MakeRecord(const Template& t, const BuildOptions& options,
   for (const auto& s : steps) {
     for (const auto& tb : s.spec.tarballs)
       r.inputs.push_back({"tarball:" + tb.src, tb.sha256});
+    // Where each .deb came from is the lock's, not the cached layer's.
+    std::map<std::string, std::string> download;
+    for (const auto& p : s.spec.packages) download[p.name] = p.url;
     for (const auto& p : s.plan ? PackagesOf(*s.plan) : s.hit->packages) {
-      r.packages.push_back(
-          {p.name, p.version, p.architecture, p.sha256, p.license});
+      r.packages.push_back({p.name, p.version, p.architecture, p.sha256,
+                            p.license, p.source, download[p.name]});
     }
   }
   for (const auto& l : result.layers)
@@ -415,10 +418,11 @@ BuildResult Build(const BuildOptions& options, const Store& store,
     }
   }
   if (!scripted.empty() && observer) {
-    observer->Warning(
-        std::to_string(scripted.size()) +
-        " packages have maintainer scripts, which kiln does not run: " +
-        Join(scripted, ", "));
+    observer->Warning((scripted.size() == 1 ? std::string("1 package has")
+                                            : std::to_string(scripted.size()) +
+                                                  " packages have") +
+                      " maintainer scripts, which kiln does not run: " +
+                      Join(scripted, ", "));
   }
 
   // 3. Write the layers that missed, two at a time (each compresses on

@@ -61,7 +61,8 @@ json SpecJson(const LayerSpec& s) {
     packages.push_back({{"name", p.name},
                         {"version", p.version},
                         {"architecture", p.architecture},
-                        {"sha256", p.sha256}});
+                        {"sha256", p.sha256},
+                        {"handedOver", p.handed_over}});
   }
   for (const auto& r : s.remove) remove.push_back(r.path);
   return {{"files", files},       {"dirs", dirs},       {"symlinks", links},

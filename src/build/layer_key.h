@@ -15,7 +15,7 @@
 namespace kiln {
 
 // Bumped whenever kiln would write different bytes for the same inputs.
-inline constexpr int kLayerEncodingVersion = 1;
+inline constexpr int kLayerEncodingVersion = 2;
 
 struct KeyContext {
   ContextFs* fs = nullptr;

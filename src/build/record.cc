@@ -27,7 +27,9 @@ std::string BuildRecord::ToJson() const {
                              {"version", p.version},
                              {"architecture", p.architecture},
                              {"sha256", p.sha256},
-                             {"license", p.license}});
+                             {"license", p.license},
+                             {"source", p.source},
+                             {"download", p.download}});
   }
   json j = {{"format", "kiln-build-record"},
             {"version", 1},
@@ -81,7 +83,8 @@ BuildRecord BuildRecord::Parse(std::string_view text, const std::string& what) {
     r.inputs = named(j.at("inputs"));
     for (const auto& p : j.value("packages", json::array())) {
       r.packages.push_back({p.at("name"), p.at("version"), p.at("architecture"),
-                            p.at("sha256"), p.at("license")});
+                            p.at("sha256"), p.at("license"),
+                            p.value("source", ""), p.value("download", "")});
     }
     for (const auto& l : j.at("layers")) {
       r.layers.push_back({l.at("name").get<std::string>(),

@@ -43,6 +43,8 @@ struct BuildRecord {
   std::vector<Named> inputs;  // tarballs
   struct Package {
     std::string name, version, architecture, sha256, license;
+    std::string source;    // the Debian source package
+    std::string download;  // the .deb's URL
   };
   std::vector<Package> packages;  // Debian packages installed
   std::vector<Layer> layers;

@@ -16,6 +16,8 @@ using nlohmann::json;
 namespace {
 
 constexpr char kFormat[] = "kiln-layer-cache";
+// Of the entry files; another is a miss (made again).
+constexpr int kVersion = 2;
 constexpr uint64_t kMaxInlineContent = 1 << 20;
 
 bool KeepContent(const std::string& path) {
@@ -58,8 +60,8 @@ std::vector<Entry> EntriesFrom(const json& list) {
 json PackagesJson(const std::vector<CachedPackage>& packages) {
   json list = json::array();
   for (const auto& p : packages) {
-    list.push_back(json::array(
-        {p.name, p.version, p.architecture, p.sha256, p.license, p.scripts}));
+    list.push_back(json::array({p.name, p.version, p.architecture, p.sha256,
+                                p.license, p.scripts, p.source}));
   }
   return list;
 }
@@ -79,7 +81,7 @@ std::optional<json> Unseal(const std::string& text) {
         Sha256Of(CanonicalJson(record)).ToString())
       return std::nullopt;
     if (record.value("format", "") != kFormat ||
-        record.value("version", 0) != 1)
+        record.value("version", 0) != kVersion)
       return std::nullopt;
     return record;
   } catch (const std::exception&) {
@@ -154,8 +156,8 @@ std::optional<CachedLayer> LayerCache::Get(const Digest& key,
     c.uncompressed_size = record->at("uncompressedSize").get<uint64_t>();
     c.entry_count = record->at("entryCount").get<size_t>();
     for (const auto& p : record->at("packages")) {
-      c.packages.push_back(
-          {p.at(0), p.at(1), p.at(2), p.at(3), p.at(4), p.at(5).get<bool>()});
+      c.packages.push_back({p.at(0), p.at(1), p.at(2), p.at(3), p.at(4),
+                            p.at(5).get<bool>(), p.at(6)});
     }
     if (!store_.layout().HasBlob(c.blob.digest))
       return std::nullopt;  // collected by gc
@@ -170,7 +172,7 @@ std::optional<CachedLayer> LayerCache::Get(const Digest& key,
 
 void LayerCache::Put(const Digest& key, const CachedLayer& layer) const {
   json record = {{"format", kFormat},
-                 {"version", 1},
+                 {"version", kVersion},
                  {"key", key.ToString()},
                  {"blob", layer.blob.ToJson()},
                  {"diffId", layer.diff_id.ToString()},
@@ -206,7 +208,7 @@ void LayerCache::PutTree(const Digest& image,
   std::string dir = store_.path() + "/kiln/cache/trees";
   MakeDirs(dir);
   json record = {{"format", kFormat},
-                 {"version", 1},
+                 {"version", kVersion},
                  {"image", image.ToString()},
                  {"entries", EntriesJson(entries)}};
   WriteFileAtomic(dir + "/" + image.hex(), Seal(record));

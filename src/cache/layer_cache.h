@@ -37,6 +37,7 @@ std::vector<std::string> Changes(const KeyParts& before, const KeyParts& now);
 struct CachedPackage {
   std::string name, version, architecture, sha256, license;
   bool scripts = false;  // has maintainer scripts (not run)
+  std::string source;    // the Debian source package
 };
 
 struct CachedLayer {

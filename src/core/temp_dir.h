@@ -1,6 +1,8 @@
-// A temporary directory removed with its contents on destruction (tests).
+// A temporary directory removed with its contents on destruction: in the
+// system's temp folder (tests), or in a given folder.
 #pragma once
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -12,10 +14,14 @@ namespace kiln {
 
 class TempDir {
  public:
-  TempDir() {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "kiln-test-XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw EnvError("mkdtemp failed");
+  TempDir()
+      : TempDir(std::filesystem::temp_directory_path().string(), "kiln-test-") {
+  }
+  TempDir(const std::string& parent, const std::string& prefix) {
+    MakeDirs(parent);
+    std::string tmpl = parent + "/" + prefix + "XXXXXX";
+    if (!mkdtemp(tmpl.data()))
+      throw SystemError("creating a temporary folder in " + parent, errno);
     path_ = tmpl;
   }
   ~TempDir() {

@@ -102,6 +102,13 @@ std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i) {
 
 }  // namespace
 
+bool IsAttachmentTag(std::string_view ref) {
+  std::string_view tag = ref.substr(
+      ref.rfind(':') == std::string_view::npos ? 0 : ref.rfind(':') + 1);
+  return tag.size() == 7 + 64 + 4 && StartsWith(tag, "sha256-") &&
+         (EndsWith(tag, ".sig") || EndsWith(tag, ".att"));
+}
+
 Located Locate(const Reference& ref, const Store& store) {
   std::string display = ref.ToString();
   switch (ref.kind) {
@@ -112,12 +119,20 @@ Located Locate(const Reference& ref, const Store& store) {
       Index index = layout.ReadIndex();
       Descriptor desc;
       if (ref.tag.empty()) {
-        if (index.manifests.size() != 1) {
+        // Signatures and attestations (sha256-<hex>.sig/.att) are not
+        // images of their own: the one image is what they are about.
+        std::vector<Descriptor> images;
+        for (const auto& d : index.manifests) {
+          auto it = d.annotations.find(annotation::kRefName);
+          if (it == d.annotations.end() || !IsAttachmentTag(it->second))
+            images.push_back(d);
+        }
+        if (images.size() != 1) {
           throw UserError(display + ": the layout holds " +
-                          std::to_string(index.manifests.size()) +
+                          std::to_string(images.size()) +
                           " images; name one as oci:DIR:REF");
         }
-        desc = index.manifests[0];
+        desc = images[0];
       } else {
         auto found = layout.FindRef(ref.tag);
         if (!found)

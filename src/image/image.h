@@ -38,6 +38,9 @@ struct Located {
   Descriptor descriptor;
 };
 Located Locate(const Reference& ref, const Store& store);
+// Whether a ref name ("sha256-<hex>.sig", "NAME:sha256-<hex>.att") names a
+// signature or attestation manifest rather than an image.
+bool IsAttachmentTag(std::string_view ref);
 
 // Opens the image a reference names. From an index, picks `platform` (default:
 // the only entry, else linux/amd64). Registry and archive references are not

@@ -42,11 +42,8 @@ void Summarize(const Store& store, const Descriptor& d, ImageSummary* s) {
 // Signatures and attestations (NAME:sha256-<hex>.sig/.att) are not images
 // of their own: they mark the image they name.
 bool IsAttachmentName(const std::string& name, std::string* digest_hex) {
-  size_t colon = name.rfind(':');
-  std::string tag = colon == std::string::npos ? "" : name.substr(colon + 1);
-  if (!StartsWith(tag, "sha256-") || tag.size() != 7 + 64 + 4) return false;
-  if (!EndsWith(tag, ".sig") && !EndsWith(tag, ".att")) return false;
-  *digest_hex = tag.substr(7, 64);
+  if (!IsAttachmentTag(name)) return false;
+  *digest_hex = name.substr(name.rfind(':') + 1 + 7, 64);
   return true;
 }
 

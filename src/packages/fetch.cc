@@ -23,16 +23,20 @@ class BoundedSink : public ByteSink {
       : next_(next), max_(max), url_(url) {}
   void Write(const void* data, size_t n) override {
     count_ += n;
-    if (count_ > max_)
-      throw UserError(url_ + " is larger than " + std::to_string(max_) +
-                      " bytes");
+    if (count_ > max_) {
+      exceeded_ = true;
+      throw EnvError(url_ + " is larger than " + std::to_string(max_) +
+                     " bytes");
+    }
     next_.Write(data, n);
   }
+  bool exceeded() const { return exceeded_; }
 
  private:
   ByteSink& next_;
   uint64_t max_;
   uint64_t count_ = 0;
+  bool exceeded_ = false;
   const std::string& url_;
 };
 
@@ -42,9 +46,9 @@ bool Fetch(HttpTransport& http, const std::string& url, ByteSink& sink,
            const std::function<void()>& reset, const FetchOptions& o) {
   for (int attempt = 1;; ++attempt) {
     std::string current = url;
+    BoundedSink bounded(sink, o.max_bytes, url);
     try {
       if (attempt > 1 && reset) reset();
-      BoundedSink bounded(sink, o.max_bytes, url);
       for (int hop = 0;; ++hop) {
         if (hop > 5) throw EnvError(url + ": too many redirects");
         HttpRequest q;
@@ -66,6 +70,12 @@ bool Fetch(HttpTransport& http, const std::string& url, ByteSink& sink,
                        r.status >= 500 || r.status == 429);
       }
     } catch (const Error& e) {
+      if (bounded.exceeded()) {
+        throw EnvError(o.too_large
+                           ? o.too_large()
+                           : url + " is larger than " +
+                                 std::to_string(o.max_bytes) + " bytes");
+      }
       if (!e.retryable() || attempt >= o.attempts) {
         throw Error(e.kind(),
                     e.message() + (e.retryable() ? " (gave up after " +

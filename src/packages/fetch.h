@@ -15,10 +15,14 @@ struct FetchOptions {
   int attempts = 5;
   int backoff_ms = 250;
   uint64_t max_bytes = uint64_t{4} << 30;
+  // The message when the server sends more than max_bytes (default: the URL
+  // and the limit).
+  std::function<std::string()> too_large;
 };
 
 // Streams `url` into `sink` (made fresh for each attempt by `reset`).
-// Returns false for 404; throws EnvError for other failures.
+// Returns false for 404; throws EnvError for other failures, and when more
+// than max_bytes arrive (not retried).
 bool Fetch(HttpTransport& http, const std::string& url, ByteSink& sink,
            const std::function<void()>& reset,
            const FetchOptions& options = {});

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 
+#include "core/base64.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/process.h"
 #include "core/strings.h"
+#include "core/temp_dir.h"
 #include "digest/digest.h"
 #include "oci/model.h"
 #include "packages/fetch.h"
@@ -21,6 +23,48 @@ namespace {
 
 constexpr char kFormat[] = "kiln-lock";
 
+// "Sat, 04 Dec 2026 08:00:00 UTC" (Release dates are always UTC).
+std::optional<int64_t> ParseRfc2822(const std::string& text) {
+  struct tm tm = {};
+  const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
+  if (!end) return std::nullopt;
+  return static_cast<int64_t>(::timegm(&tm));
+}
+
+// The binary OpenPGP packets of an ASCII-armored keyring (RFC 4880 section 6:
+// armor headers, a blank line, base64, an optional "=" checksum line), for
+// each key block it holds.
+std::string Dearmor(const std::string& text, const std::string& what) {
+  std::string out;
+  enum { kOutside, kHeaders, kBody } state = kOutside;
+  std::string body;
+  for (auto line : Split(text, '\n')) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+      line.pop_back();
+    if (state == kOutside) {
+      if (StartsWith(line, "-----BEGIN PGP PUBLIC KEY BLOCK-----"))
+        state = kHeaders;
+    } else if (state == kHeaders) {
+      if (line.empty()) state = kBody;
+    } else if (StartsWith(line, "-----END PGP PUBLIC KEY BLOCK-----")) {
+      auto packets = Base64Decode(body);
+      if (!packets || packets->empty())
+        throw UserError("keyring " + what +
+                        ": the armored key block is not "
+                        "base64");
+      out += *packets;
+      body.clear();
+      state = kOutside;
+    } else if (!StartsWith(line, "=")) {
+      body += line;
+    }
+  }
+  if (out.empty() || state != kOutside)
+    throw UserError("keyring " + what +
+                    ": no complete armored public key block");
+  return out;
+}
+
 // The signed text of InRelease, as gpgv verified it against the keyring.
 std::string VerifiedRelease(const std::string& inrelease,
                             const RepositorySpec& repo,
@@ -31,12 +75,19 @@ std::string VerifiedRelease(const std::string& inrelease,
   }
   if (!OnPath("gpgv"))
     throw EnvError("gpgv is not installed (apt-get install gpgv)");
+  // apt takes ASCII-armored keyrings (.asc) too; gpgv wants them binary.
+  std::string keyring = repo.keyring;
+  std::string text = ReadFile(repo.keyring, 64 << 20);
+  if (StartsWith(text, "-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+    keyring = work + "/keyring.gpg";
+    WriteFileAtomic(keyring, Dearmor(text, repo.keyring));
+  }
   std::string in = work + "/InRelease";
   WriteFileAtomic(in, inrelease);
   MakeDirs(work + "/gnupg");
   ::chmod((work + "/gnupg").c_str(), 0700);
   ProcessResult r = RunProcess({"gpgv", "--homedir", work + "/gnupg",
-                                "--keyring", repo.keyring, "--output", "-", in},
+                                "--keyring", keyring, "--output", "-", in},
                                "", 60);
   if (r.exit_code != 0) {
     std::string why =
@@ -112,16 +163,22 @@ std::string RequestDigest(const PackagesSpec& spec) {
                      {"url", r.url},
                      {"suite", r.suite},
                      {"components", r.components},
-                     {"architecture", r.architecture}});
+                     {"architecture", r.architecture},
+                     {"keyring", r.keyring_as_written}});
   }
-  json include = json::array();
+  // The order of include and exclude does not matter.
+  std::vector<std::string> include;
   for (const auto& i : spec.include)
     include.push_back(i.version.empty() ? i.name : i.name + "=" + i.version);
+  std::sort(include.begin(), include.end());
   std::vector<std::string> exclude = spec.exclude;
   std::sort(exclude.begin(), exclude.end());
+  std::vector<std::string> prune = spec.prune;
+  std::sort(prune.begin(), prune.end());
   return Sha256Of(CanonicalJson({{"repositories", repos},
                                  {"include", include},
-                                 {"exclude", exclude}}))
+                                 {"exclude", exclude},
+                                 {"prune", prune}}))
       .ToString();
 }
 
@@ -151,6 +208,12 @@ std::string LockFile::ToJson() const {
             {"request", request},
             {"repositories", repos},
             {"packages", pkgs}};
+  if (!pruned.empty()) {
+    json cut = json::array();
+    for (const auto& p : pruned)
+      cut.push_back({{"name", p.name}, {"by", p.by}});
+    j["pruned"] = cut;
+  }
   return j.dump(2) + "\n";
 }
 
@@ -178,6 +241,10 @@ LockFile LockFile::Parse(std::string_view text, const std::string& what) {
                             p.at("sha256"), p.at("size").get<uint64_t>(),
                             p.value("depends", std::vector<std::string>{})});
     }
+    for (const auto& p : j.value("pruned", json::array())) {
+      l.pruned.push_back(
+          {p.at("name"), p.at("by").get<std::vector<std::string>>()});
+    }
   } catch (const json::exception& e) {
     throw UserError(what + ": malformed lock file (" + e.what() + ")");
   }
@@ -193,14 +260,30 @@ LockFile::Repository LoadRepository(HttpTransport& http,
   if (!inrelease)
     throw UserError("repository " + repo.name + ": " + base +
                     "/InRelease not found (wrong url or suite?)");
-  std::string work =
-      cache_dir + "/work-" + Sha256Of(*inrelease).hex().substr(0, 16);
-  MakeDirs(work);
-  std::string text = VerifiedRelease(*inrelease, repo, work);
+  std::string text;
+  {
+    TempDir work(cache_dir, "work-");  // gone whether or not it verifies
+    text = VerifiedRelease(*inrelease, repo, work.path());
+  }
   auto paragraphs = ParseControl(text, base + "/InRelease");
   if (paragraphs.empty())
     throw UserError(base + "/InRelease has no Release fields");
   const Paragraph& release = paragraphs[0];
+  if (release.Has("Valid-Until")) {
+    // As apt: a Release past its Valid-Until is a stale mirror or a replay.
+    std::string until = release.Get("Valid-Until");
+    std::optional<int64_t> t = ParseRfc2822(until);
+    if (!t) {
+      throw UserError("repository " + repo.name + ": " + base +
+                      "/InRelease has an unreadable Valid-Until: " + until);
+    }
+    if (*t < static_cast<int64_t>(::time(nullptr))) {
+      throw UserError("repository " + repo.name + ": " + base +
+                      "/InRelease expired at " + until +
+                      " (Valid-Until): the mirror is stale, or replays an old "
+                      "Release");
+    }
+  }
   std::vector<ReleaseFile> sums = Sums(release);
   LockFile::Repository out{repo.name,       repo.url,
                            repo.suite,      repo.architecture,
@@ -263,7 +346,10 @@ LockFile MakeLock(const PackagesSpec& spec, HttpTransport& http,
   std::vector<PackageRequest> include;
   for (const auto& i : spec.include) include.push_back({i.name, i.version});
   std::set<std::string> exclude(spec.exclude.begin(), spec.exclude.end());
-  Resolution r = Resolve(universe, include, exclude);
+  std::set<std::string> prune(spec.prune.begin(), spec.prune.end());
+  Resolution r = Resolve(universe, include, exclude, prune);
+  for (const auto& [name, by] : r.pruned)
+    lock.pruned.push_back({name, {by.begin(), by.end()}});
   for (const auto* p : r.packages) {
     lock.packages.push_back({p->name, p->version, p->architecture,
                              p->repository, p->filename, p->sha256, p->size,

@@ -30,6 +30,11 @@ struct LockFile {
   std::string request;  // sha256:… of the template's package request
   std::vector<Repository> repositories;
   std::vector<Package> packages;  // sorted by name
+  struct Pruned {
+    std::string name;             // a dependency left out (packages.prune)
+    std::vector<std::string> by;  // the locked packages that wanted it
+  };
+  std::vector<Pruned> pruned;  // sorted by name
 
   std::string ToJson()
       const;  // stable: sorted keys, two-space indent, one package per object

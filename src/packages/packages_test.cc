@@ -129,6 +129,40 @@ Architecture: arm64
             "app=1.0 base=1 gawk=5 libc=3 postfix=3 ");
 }
 
+TEST_F(ResolverTest, PrunedDependenciesAreLeftUnmet) {
+  Add(R"(Package: ca-certificates
+Version: 1
+Architecture: all
+Depends: openssl (>= 1.1.1), debconf | debconf-2.0
+
+Package: openssl
+Version: 3
+Architecture: amd64
+Depends: libc
+
+Package: debconf
+Version: 1
+Architecture: all
+
+Package: libc
+Version: 1
+Architecture: amd64
+)");
+  Resolution r = Resolve(u_, {{"ca-certificates", ""}}, {}, {"openssl"});
+  EXPECT_EQ(Names(r), "ca-certificates=1 debconf=1 ");
+  EXPECT_EQ(r.pruned["openssl"], std::set<std::string>{"ca-certificates"});
+  EXPECT_EQ(r.depends["ca-certificates"], std::vector<std::string>{"debconf"});
+  // An alternative group with a pruned member is left unmet as a whole.
+  r = Resolve(u_, {{"ca-certificates", ""}}, {}, {"openssl", "debconf"});
+  EXPECT_EQ(Names(r), "ca-certificates=1 ");
+  try {
+    Resolve(u_, {{"openssl", ""}}, {}, {"openssl"});
+    ADD_FAILURE() << "included and pruned";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.message(), "package openssl is both included and pruned");
+  }
+}
+
 TEST_F(ResolverTest, ErrorsNameThePackageAndTheChain) {
   Add(R"(Package: a
 Version: 1
@@ -212,8 +246,11 @@ TEST(Lock, RoundTripsAndNamesItsFile) {
                         std::string(64, 'c'),
                         42,
                         {"libgcc-s1"}});
+  l.pruned.push_back({"openssl", {"ca-certificates"}});
   LockFile back = LockFile::Parse(l.ToJson(), "kiln.lock");
   EXPECT_EQ(back.ToJson(), l.ToJson());
+  ASSERT_EQ(back.pruned.size(), 1u);
+  EXPECT_EQ(back.pruned[0].by, std::vector<std::string>{"ca-certificates"});
   EXPECT_EQ(back.packages[0].depends, std::vector<std::string>{"libgcc-s1"});
   EXPECT_EQ(LockPathFor("dir/kiln.yaml"), "dir/kiln.lock");
   EXPECT_EQ(LockPathFor("kiln.yaml"), "kiln.lock");
@@ -226,8 +263,9 @@ TEST(Lock, RoundTripsAndNamesItsFile) {
 TEST(Lock, TheRequestDigestFollowsWhatDecidesTheResolution) {
   PackagesSpec a;
   a.repositories.push_back(
-      {"d", "http://x", "bookworm", {"main"}, "amd64", "/k.gpg", {}});
+      {"d", "http://x", "bookworm", {"main"}, "amd64", "/k.gpg", "k.gpg", {}});
   a.include.push_back({"libc6", "", {}});
+  a.include.push_back({"zlib1g", "", {}});
   PackagesSpec b = a;
   b.layering =
       PackageLayering::kPerPackage;  // layering does not change what is chosen
@@ -237,6 +275,18 @@ TEST(Lock, TheRequestDigestFollowsWhatDecidesTheResolution) {
   b = a;
   b.exclude.push_back("x");
   EXPECT_NE(RequestDigest(a), RequestDigest(b));
+  b = a;
+  b.prune.push_back("openssl");
+  EXPECT_NE(RequestDigest(a), RequestDigest(b));
+  b = a;  // the order of include does not matter
+  std::swap(b.include[0], b.include[1]);
+  EXPECT_EQ(RequestDigest(a), RequestDigest(b));
+  b = a;  // another keyring, as written: the lock was verified with another
+  b.repositories[0].keyring_as_written = "other.gpg";
+  EXPECT_NE(RequestDigest(a), RequestDigest(b));
+  b = a;  // the same keyring seen from another checkout
+  b.repositories[0].keyring = "/elsewhere/k.gpg";
+  EXPECT_EQ(RequestDigest(a), RequestDigest(b));
 }
 
 TEST(Install, DependenciesComeFirst) {

@@ -90,7 +90,9 @@ Universe::Providers(const std::string& name) const {
 
 Resolution Resolve(const Universe& u,
                    const std::vector<PackageRequest>& include,
-                   const std::set<std::string>& exclude) {
+                   const std::set<std::string>& exclude,
+                   const std::set<std::string>& prune) {
+  std::map<std::string, std::set<std::string>> pruned;
   std::map<std::string, const PackageRecord*> chosen;
   std::map<std::string, std::vector<std::string>> chains;  // name -> requirers
   std::deque<const PackageRecord*> queue;
@@ -140,6 +142,8 @@ Resolution Resolve(const Universe& u,
   for (const auto& req : include) {
     if (exclude.count(req.name))
       throw UserError("package " + req.name + " is both included and excluded");
+    if (prune.count(req.name))
+      throw UserError("package " + req.name + " is both included and pruned");
     const auto& versions = u.Versions(req.name);
     const PackageRecord* pick = nullptr;
     for (const auto* v : versions) {
@@ -179,6 +183,13 @@ Resolution Resolve(const Universe& u,
     for (const auto& group : p->depends) {
       if (std::string by = satisfied(group); !by.empty()) {
         if (by != p->name) deps[p->name].insert(by);
+        continue;
+      }
+      auto cut = std::find_if(group.begin(), group.end(), [&](const auto& d) {
+        return prune.count(d.name) > 0;
+      });
+      if (cut != group.end()) {
+        pruned[cut->name].insert(p->name);
         continue;
       }
       const PackageRecord* pick = nullptr;
@@ -253,6 +264,7 @@ Resolution Resolve(const Universe& u,
   }
 
   Resolution r;
+  r.pruned = std::move(pruned);
   for (const auto& [name, p] : chosen) {
     r.packages.push_back(p);
     r.why[name] = chain_text(chains[name]);

@@ -67,12 +67,17 @@ struct Resolution {
   std::map<std::string, std::string> why;      // name -> "required by a -> b"
   std::map<std::string, std::vector<std::string>>
       depends;  // name -> chosen packages it depends on
+  // Pruned dependencies left unmet -> the chosen packages that wanted them.
+  std::map<std::string, std::set<std::string>> pruned;
 };
 
 // Throws UserError naming the package that cannot be had and the chain of
 // packages that required it.
+// `exclude`d packages are never chosen (a dependency needs another
+// alternative); a dependency group naming a `prune`d package is left unmet.
 Resolution Resolve(const Universe& universe,
                    const std::vector<PackageRequest>& include,
-                   const std::set<std::string>& exclude);
+                   const std::set<std::string>& exclude,
+                   const std::set<std::string>& prune = {});
 
 }  // namespace kiln

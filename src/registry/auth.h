@@ -40,7 +40,4 @@ struct Challenge {
 // strings with escapes, tokens). Malformed input yields what could be read.
 std::vector<Challenge> ParseWwwAuthenticate(std::string_view header);
 
-std::string Base64Encode(std::string_view data);
-std::optional<std::string> Base64Decode(std::string_view text);
-
 }  // namespace kiln

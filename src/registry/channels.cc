@@ -143,11 +143,16 @@ ChannelMove Move(RegistryClient& client, const std::string& repo,
                      MoveTagPrefix(channel) + seq + "." + CompactTime(now) +
                          "." + move.id.substr(0, 8),
                      CanonicalJson(m.ToJson()), media::kManifest);
-  std::vector<std::string> held = Stack(ChannelHistory(client, repo, channel));
-  if (!held.empty()) {
+  // Another machine's correction may have been made from a history that
+  // lacked this move, so after each correction look again: every machine's
+  // last look sees every record written before it, and all agree on the last.
+  for (int look = 0; look < 8; ++look) {
+    std::vector<std::string> held =
+        Stack(ChannelHistory(client, repo, channel));
+    if (held.empty()) break;
     auto current = client.ManifestDigest(repo, channel);
-    if (!current || current->ToString() != held.back())
-      PointChannel(client, repo, channel, held.back());
+    if (current && current->ToString() == held.back()) break;
+    PointChannel(client, repo, channel, held.back());
   }
   return move;
 }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/base64.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/strings.h"

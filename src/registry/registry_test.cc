@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "core/base64.h"
 #include "core/temp_dir.h"
 #include "registry/auth.h"
 #include "registry/channels.h"

@@ -89,7 +89,7 @@ class Planner {
       auto it = claims_.find(p);
       return it == claims_.end() ? nullptr : &it->second.entry;
     };
-    if (!in_.lower->ResolveParents(path, &out, &why, overlay)) {
+    if (!in_.lower->ResolveParents(path, &out, &why, overlay, in_package_)) {
       throw ErrorAt(
           loc, what_ + ", " + label + ": cannot place /" + path + ": " + why);
     }
@@ -328,6 +328,26 @@ class Planner {
     while (reader->Next(&h)) AddArchiveEntry(h, *reader, state);
   }
 
+  // Whether `path` is, in this layer or below, a symlink to a directory.
+  bool SymlinkToDir(const std::string& path) {
+    auto mine = claims_.find(path);
+    const Entry* e =
+        mine != claims_.end() ? &mine->second.entry : in_.lower->Find(path);
+    if (!e || e->type != EntryType::kSymlink) return false;
+    std::string target, why;
+    auto overlay = [this](const std::string& p) -> const Entry* {
+      auto it = claims_.find(p);
+      return it == claims_.end() ? nullptr : &it->second.entry;
+    };
+    if (!in_.lower->ResolveParents(path + "/.", &target, &why, overlay, true))
+      return false;
+    target = ParentPath(target);
+    auto it = claims_.find(target);
+    const Entry* t =
+        it != claims_.end() ? &it->second.entry : in_.lower->Find(target);
+    return target.empty() || (t && t->IsDir());
+  }
+
   // What AddArchiveEntry needs to know about the archive it reads.
   struct ArchiveState {
     std::string archive;  // "tarball vendor/x.tar.gz", "package libc6 2.36"
@@ -363,6 +383,10 @@ class Planner {
     }
     Entry e;
     e.path = Resolve(JoinImage(st.dest, rel), loc, entry_label);
+    // dpkg keeps a symlink to a directory where a package has a directory
+    // (merged /usr: /bin -> usr/bin), and installs the files through it.
+    if (in_package_ && h.type == EntryType::kDir && SymlinkToDir(e.path))
+      return;
     CheckName(e.path, loc, entry_label);
     e.type = h.type;
     e.mode = h.mode;
@@ -452,14 +476,25 @@ class Planner {
   // A Debian package: its data, and the dpkg database entries image scanners
   // read (/var/lib/dpkg/status.d/NAME and NAME.md5sums, as distroless writes).
   void AddPackage(const PackageSpec& p, const std::string& label) {
+    in_package_ = true;
+    struct Reset {
+      bool& flag;
+      ~Reset() { flag = false; }
+    } reset{in_package_};
     std::string archive = "package " + p.name + " " + p.version;
-    ArchiveState state{archive, label, "", true, "", spec_.locs.entry, {}};
+    ArchiveState state{archive, label, "",
+                       true,    "",    p.loc.known() ? p.loc : spec_.locs.entry,
+                       {}};
     DebControl control;
     std::string copyright;
     std::string copyright_path = "usr/share/doc/" + p.name + "/copyright";
     ReadDeb(
         p.deb, archive, &control, [&](const TarHeader& h, TarReader& reader) {
           std::string rel, why;
+          if (!p.handed_over.empty() &&
+              NormalizeArchivePath(h.name, &rel, &why) &&
+              p.handed_over.count(rel))
+            return;  // another package Replaces this one's file
           if (h.type == EntryType::kFile &&
               NormalizeArchivePath(h.name, &rel, &why) &&
               rel == copyright_path && h.size < (1 << 20)) {
@@ -498,8 +533,12 @@ class Planner {
     dpkg("var/lib/dpkg/status.d/" + p.name, control.text);
     if (!control.md5sums.empty())
       dpkg("var/lib/dpkg/status.d/" + p.name + ".md5sums", control.md5sums);
+    // "Source: name (version)"; absent when it is the package's own name.
+    std::string source = control.fields.Get("Source");
+    source = source.substr(0, source.find(' '));
     plan_.packages.push_back({p.name, p.version, p.architecture, p.sha256,
-                              LicenseOf(copyright), control.scripts});
+                              LicenseOf(copyright), control.scripts,
+                              source.empty() ? p.name : source, p.url});
   }
 
   void AddWhiteout(const RemoveSpec& r, const std::string& label) {
@@ -568,6 +607,7 @@ class Planner {
   std::string what_;
   LayerPlan plan_;
   std::map<std::string, Claim, PathOrder> claims_;
+  bool in_package_ = false;  // adding a package: dpkg's ways with symlinks
 };
 
 }  // namespace

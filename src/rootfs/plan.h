@@ -29,6 +29,8 @@ struct LayerPlan {
   struct Package {
     std::string name, version, architecture, sha256, license;
     std::vector<std::string> scripts;  // maintainer scripts, not run
+    std::string source;                // the Debian source package
+    std::string download;              // where the .deb came from
   };
   std::vector<Package> packages;
 };

@@ -69,7 +69,8 @@ void Tree::ApplyLayer(std::vector<Entry> entries) {
 }
 
 bool Tree::ResolveParents(const std::string& path, std::string* out,
-                          std::string* why, const Lookup& overlay) const {
+                          std::string* why, const Lookup& overlay,
+                          bool overlay_links) const {
   std::string todo = path;  // what is left to resolve, relative to `done`
   std::string done;
   int hops = 0;
@@ -80,16 +81,14 @@ bool Tree::ResolveParents(const std::string& path, std::string* out,
     std::string next = done.empty() ? todo.substr(0, slash)
                                     : done + "/" + todo.substr(0, slash);
     todo = todo.substr(slash + 1);
-    if (const Entry* mine = overlay ? overlay(next) : nullptr) {
-      if (!mine->IsDir()) {
-        *why = "/" + next + " is declared as a " + EntryTypeName(mine->type) +
-               " in this layer (" + mine->origin + "), not a directory";
-        return false;
-      }
-      done = next;
-      continue;
+    const Entry* e = overlay ? overlay(next) : nullptr;
+    if (e && !e->IsDir() &&
+        !(overlay_links && e->type == EntryType::kSymlink)) {
+      *why = "/" + next + " is declared as a " + EntryTypeName(e->type) +
+             " in this layer (" + e->origin + "), not a directory";
+      return false;
     }
-    const Entry* e = Find(next);
+    if (!e) e = Find(next);
     if (!e || e->IsDir()) {
       done = next;
       continue;

@@ -36,10 +36,12 @@ class Tree {
   // extracting into this tree (targets stay inside the root). Sets `why` and
   // returns false if a parent is not a directory or symlinks loop.
   // `overlay` (the layer being planned) is consulted first: there, only
-  // directories may be parents.
+  // directories may be parents, unless `overlay_links` lets its symlinks be
+  // followed too (as dpkg does for the packages of one layer).
   using Lookup = std::function<const Entry*(const std::string&)>;
   bool ResolveParents(const std::string& path, std::string* out,
-                      std::string* why, const Lookup& overlay = nullptr) const;
+                      std::string* why, const Lookup& overlay = nullptr,
+                      bool overlay_links = false) const;
 
   const Map& entries() const { return entries_; }
   size_t size() const { return entries_.size(); }

@@ -50,6 +50,15 @@ std::string Purl(const BuildRecord::Package& p) {
   return "pkg:deb/debian/" + p.name + "@" + version + "?arch=" + p.architecture;
 }
 
+// The regular file an entry is: itself, or for a hardlink the file it links
+// to (a hardlink is a regular file under another name); else null.
+const Entry* RegularFile(const Tree& files, const Entry& e) {
+  if (e.type == EntryType::kFile) return &e;
+  if (e.type != EntryType::kHardlink) return nullptr;
+  const Entry* target = files.Find(e.link);
+  return target && target->type == EntryType::kFile ? target : nullptr;
+}
+
 std::string LayerLabel(const SbomInputs& in, uint32_t layer) {
   std::string label = "layer " + std::to_string(layer + 1);
   if (in.record && layer < in.record->layers.size())
@@ -123,6 +132,10 @@ std::string SpdxDocument(const SbomInputs& in) {
                     p.version, p.sha256, "LIBRARY", "CONTAINS");
       json& added = packages.back();
       added["licenseDeclared"] = p.license.empty() ? "NOASSERTION" : p.license;
+      if (!p.download.empty()) added["downloadLocation"] = p.download;
+      if (!p.source.empty())
+        added["sourceInfo"] =
+            "built from the Debian source package " + p.source;
       added["externalRefs"] =
           json::array({{{"referenceCategory", "PACKAGE-MANAGER"},
                         {"referenceType", "purl"},
@@ -130,8 +143,10 @@ std::string SpdxDocument(const SbomInputs& in) {
     }
   }
   size_t n = 0;
-  for (const auto& [path, e] : in.files->entries()) {
-    if (e.type != EntryType::kFile) continue;
+  for (const auto& [path, entry] : in.files->entries()) {
+    const Entry* file = RegularFile(*in.files, entry);
+    if (!file) continue;
+    const Entry& e = *file;
     std::string id = "SPDXRef-File-" + std::to_string(++n);
     files.push_back(
         {{"SPDXID", id},
@@ -189,10 +204,20 @@ std::string CycloneDxDocument(const SbomInputs& in) {
       c["purl"] = Purl(p);
       if (!p.license.empty() && p.license != "NOASSERTION")
         c["licenses"] = json::array({{{"expression", p.license}}});
+      if (!p.download.empty()) {
+        c["externalReferences"] =
+            json::array({{{"type", "distribution"}, {"url", p.download}}});
+      }
+      if (!p.source.empty()) {
+        c["properties"] =
+            json::array({{{"name", "debian:source"}, {"value", p.source}}});
+      }
     }
   }
-  for (const auto& [path, e] : in.files->entries()) {
-    if (e.type != EntryType::kFile) continue;
+  for (const auto& [path, entry] : in.files->entries()) {
+    const Entry* file = RegularFile(*in.files, entry);
+    if (!file) continue;
+    const Entry& e = *file;
     components.push_back(
         {{"bom-ref", "file:/" + path},
          {"type", "file"},

@@ -1,8 +1,8 @@
 #include "sign/cosign.h"
 
+#include "core/base64.h"
 #include "core/error.h"
 #include "core/strings.h"
-#include "registry/auth.h"
 
 namespace kiln {
 

@@ -120,8 +120,8 @@ struct PassphraseContext {
 int PassphraseCallback(char* buf, int size, int, void* user) {
   auto* ctx = static_cast<PassphraseContext*>(user);
   if (!ctx->ask || !*ctx->ask) return -1;
-  ctx->asked = true;
   std::string p = (*ctx->ask)();
+  ctx->asked = !p.empty();  // an empty answer is no passphrase at all
   if (static_cast<int>(p.size()) >= size) return -1;
   std::memcpy(buf, p.data(), p.size());
   // Do not leave the passphrase in the string's memory.

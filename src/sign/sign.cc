@@ -1,16 +1,20 @@
 #include "sign/sign.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
+#include "core/base64.h"
 #include "core/strings.h"
-#include "registry/auth.h"
 #include "sign/attest.h"
 
 namespace kiln {
 namespace {
 
 constexpr uint64_t kMaxAttachmentBlob = 64 << 20;
+// Which key made a signature (its public key's SHA-256), so a verifier can
+// tell "another key" from "altered".
+constexpr char kKeyIdAnnotation[] = "dev.kiln.keyid";
 
 class LayoutStore : public AttachmentStore {
  public:
@@ -25,13 +29,25 @@ class LayoutStore : public AttachmentStore {
       if (it == d.annotations.end()) continue;
       // In the store the tag names the image by digest: any NAME will do.
       if (it->second == tag || (is_store_ && EndsWith(it->second, ":" + tag))) {
-        return Manifest::Parse(layout_.ReadBlob(d), Describe() + " " + tag);
+        // A damaged attachment is the signature's problem (exit 1), not the
+        // disk's.
+        try {
+          return Manifest::Parse(layout_.ReadBlob(d), Describe() + " " + tag);
+        } catch (const Error& e) {
+          throw UserError(
+              tag + " in " + Describe() +
+              " does not match its digest (tampered): " + e.message());
+        }
       }
     }
     return std::nullopt;
   }
   std::string ReadBlob(const Descriptor& d) override {
-    return layout_.ReadBlob(d, kMaxAttachmentBlob);
+    try {
+      return layout_.ReadBlob(d, kMaxAttachmentBlob);
+    } catch (const Error& e) {
+      throw UserError(e.message());  // a verification failure, not the disk's
+    }
   }
   void Put(const std::string& tag, const Attachment& a) override {
     for (const auto& [desc, content] : a.blobs) {
@@ -126,26 +142,41 @@ SignResult SignImage(
   result.identity = identity;
   result.signature_tag = SignatureTag(image);
   std::string payload = SimpleSigningPayload(identity, image);
-  Descriptor layer{cosign::kSimpleSigningMediaType,
-                   Sha256Of(payload),
-                   static_cast<int64_t>(payload.size()),
-                   "",
-                   {},
-                   std::nullopt};
-  layer.annotations[cosign::kSignatureAnnotation] =
-      Base64Encode(signer.Sign(payload));
-  where.Put(result.signature_tag,
-            AppendLayer(where.Get(result.signature_tag), layer, payload));
+  std::string keyid = KeyId(signer);
+  std::optional<Manifest> existing = where.Get(result.signature_tag);
+  // The same key signing the same payload again changes nothing (as cosign).
+  bool already = false;
+  if (existing) {
+    Verifier mine = Verifier::FromPem(signer.PublicKeyPem(), "the signing key");
+    for (const auto& l : existing->layers) {
+      auto sig = l.annotations.find(cosign::kSignatureAnnotation);
+      auto der =
+          sig == l.annotations.end() ? std::nullopt : Base64Decode(sig->second);
+      if (l.digest == Sha256Of(payload) && der && mine.Verify(payload, *der))
+        already = true;
+    }
+  }
+  if (!already) {
+    Descriptor layer{cosign::kSimpleSigningMediaType,
+                     Sha256Of(payload),
+                     static_cast<int64_t>(payload.size()),
+                     "",
+                     {},
+                     std::nullopt};
+    layer.annotations[cosign::kSignatureAnnotation] =
+        Base64Encode(signer.Sign(payload));
+    layer.annotations[kKeyIdAnnotation] = keyid;
+    where.Put(result.signature_tag, AppendLayer(existing, layer, payload));
+  }
 
   if (statements.empty()) return result;
-  std::string keyid = KeyId(signer);
   std::optional<Manifest> att = where.Get(AttestationTag(image));
   if (att) {
     // The same key attesting the same predicate again replaces its envelope.
     std::vector<Descriptor> kept;
     for (const auto& l : att->layers) {
       auto type = l.annotations.find(cosign::kPredicateTypeAnnotation);
-      auto key = l.annotations.find("dev.kiln.keyid");
+      auto key = l.annotations.find(kKeyIdAnnotation);
       bool replaced =
           type != l.annotations.end() && key != l.annotations.end() &&
           key->second == keyid &&
@@ -168,7 +199,7 @@ SignResult SignImage(
                  std::nullopt};
     d.annotations[cosign::kSignatureAnnotation] = "";
     d.annotations[cosign::kPredicateTypeAnnotation] = type;
-    d.annotations["dev.kiln.keyid"] = keyid;
+    d.annotations[kKeyIdAnnotation] = keyid;
     a = AppendLayer(att, d, envelope);
     att = a.manifest;
     blobs.emplace_back(d, envelope);
@@ -213,13 +244,15 @@ VerifyResult VerifyImage(AttachmentStore& where, const Digest& image,
   auto note = [&](int rank, const std::string& why) {
     if (rank > reason_rank) reason_rank = rank, reason = why;
   };
+  std::set<std::string> other_signers;  // key ids of signatures not by `key`
+  bool unknown_signers = false;         // signatures without a key id
   for (const auto& layer : sig->layers) {
     if (layer.media_type != cosign::kSimpleSigningMediaType) continue;
     std::string payload;
     try {
       payload = where.ReadBlob(layer);
     } catch (const Error& e) {
-      note(3,
+      note(9,
            "a signature's payload does not match its digest (tampered "
            "payload): " +
                e.message());
@@ -234,8 +267,15 @@ VerifyResult VerifyImage(AttachmentStore& where, const Digest& image,
       continue;
     }
     if (!key.Verify(payload, *der)) {
-      note(2, "no signature verifies with " + key_name +
-                  " (signed with another key, or a signature was altered)");
+      auto by = layer.annotations.find(kKeyIdAnnotation);
+      if (by == layer.annotations.end()) {
+        unknown_signers = true;
+      } else if (by->second == key.Fingerprint()) {
+        note(8, "no signature verifies with " + key_name +
+                    ": its signature was altered");
+      } else {
+        other_signers.insert(by->second.substr(0, 12));
+      }
       continue;
     }
     SimpleSigning s = ParseSimpleSigning(payload);
@@ -257,6 +297,19 @@ VerifyResult VerifyImage(AttachmentStore& where, const Digest& image,
     ++result.signatures;
     result.identity = s.docker_reference;
   }
+  if (result.signatures == 0 && reason_rank < 2 &&
+      (!other_signers.empty() || unknown_signers)) {
+    reason = "no signature verifies with " + key_name;
+    if (other_signers.empty()) {
+      reason += " (signed with another key, or a signature was altered)";
+    } else {
+      reason +=
+          ": signed with " +
+          std::string(other_signers.size() == 1 ? "the key " : "the keys ") +
+          Join({other_signers.begin(), other_signers.end()}, ", ") +
+          " (wrong key)";
+    }
+  }
   if (result.signatures == 0) {
     throw UserError(image.ToString() + ": " +
                     (reason.empty() ? "no cosign signature layers" : reason));
@@ -265,7 +318,7 @@ VerifyResult VerifyImage(AttachmentStore& where, const Digest& image,
   if (options.require.empty()) return result;
   std::optional<Manifest> att = where.Get(AttestationTag(image));
   std::set<std::string> verified;
-  std::string att_reason;
+  std::map<std::string, std::string> att_reasons;  // predicate type → why not
   if (att) {
     for (const auto& layer : att->layers) {
       auto type = layer.annotations.find(cosign::kPredicateTypeAnnotation);
@@ -282,45 +335,53 @@ VerifyResult VerifyImage(AttachmentStore& where, const Digest& image,
                           return key.Verify(Pae(e.payload_type, e.payload), s);
                         });
         if (!ok) {
-          att_reason = what + " is not signed by " + key_name;
+          att_reasons[type->second] = what + " is not signed by " + key_name;
           continue;
         }
         auto statement = ParseJson(e.payload, what);
         if (statement.value("predicateType", "") != type->second) {
-          att_reason = what + ": the statement's predicate type is " +
-                       statement.value("predicateType", "");
+          att_reasons[type->second] = what +
+                                      ": the statement's predicate type is " +
+                                      statement.value("predicateType", "");
           continue;
         }
         bool subject = false;
         for (const auto& s : statement["subject"])
           subject |= s["digest"].value("sha256", "") == image.hex();
         if (!subject) {
-          att_reason =
+          att_reasons[type->second] =
               what + " is about another image, not " + image.ToString();
           continue;
         }
         verified.insert(type->second);
       } catch (const Error& e) {
-        att_reason = what + ": " + e.message();
+        att_reasons[type->second] = what + ": " + e.message();
       }
     }
   }
   for (const auto& r : options.require) {
-    bool have = (r == "sbom" && (verified.count(kSpdxPredicate) ||
-                                 verified.count(kCycloneDxPredicate))) ||
-                (r == "spdx" && verified.count(kSpdxPredicate)) ||
-                (r == "cyclonedx" && verified.count(kCycloneDxPredicate)) ||
-                (r == "provenance" && verified.count(kSlsaPredicate));
-    if (r != "sbom" && r != "spdx" && r != "cyclonedx" && r != "provenance") {
+    std::vector<std::string> types;
+    if (r == "sbom" || r == "spdx") types.push_back(kSpdxPredicate);
+    if (r == "sbom" || r == "cyclonedx") types.push_back(kCycloneDxPredicate);
+    if (r == "provenance") types.push_back(kSlsaPredicate);
+    if (types.empty()) {
       throw UserError("--require " + r +
                       ": kiln knows sbom, spdx, cyclonedx and provenance");
     }
-    if (!have) {
-      throw UserError(image.ToString() + ": no " + r + " attestation verifies" +
-                      (att_reason.empty()
-                           ? (att ? "" : " (no " + AttestationTag(image) + ")")
-                           : " (" + att_reason + ")"));
+    if (std::any_of(types.begin(), types.end(),
+                    [&](const auto& t) { return verified.count(t) > 0; }))
+      continue;
+    std::string why = att ? AttestationTag(image) + " holds none"
+                          : "no " + AttestationTag(image);
+    for (const auto& t : types) {
+      auto it = att_reasons.find(t);
+      if (it != att_reasons.end()) {
+        why = it->second;
+        break;
+      }
     }
+    throw UserError(image.ToString() + ": no " + r + " attestation verifies (" +
+                    why + ")");
   }
   result.attestations.assign(verified.begin(), verified.end());
   return result;

@@ -600,8 +600,9 @@ ConfigSpec ReadConfig(Reader& r, const YAML::Node& node) {
 
 PackagesSpec ReadPackages(Reader& r, const YAML::Node& node,
                           const std::string& dir) {
-  MapNode m(r, node, "packages",
-            {"repositories", "include", "exclude", "layering", "maxLayers"});
+  MapNode m(
+      r, node, "packages",
+      {"repositories", "include", "exclude", "prune", "layering", "maxLayers"});
   PackagesSpec p;
   p.locs = m.Locations();
   if (m.Has("repositories")) {
@@ -628,6 +629,7 @@ PackagesSpec ReadPackages(Reader& r, const YAML::Node& node,
       repo.architecture = e.OptString("architecture").value_or("");
       std::string keyring = r.Scalar(e.Required("keyring"), w + ".keyring");
       repo.keyring = keyring[0] == '/' ? keyring : dir + "/" + keyring;
+      repo.keyring_as_written = keyring;
       for (const auto& other : p.repositories) {
         if (other.name == repo.name)
           throw ErrorAt(e.ValueLoc("name"),
@@ -655,6 +657,7 @@ PackagesSpec ReadPackages(Reader& r, const YAML::Node& node,
   }
   if (m.Has("exclude"))
     p.exclude = r.StringList(m.Get("exclude"), "packages.exclude");
+  if (m.Has("prune")) p.prune = r.StringList(m.Get("prune"), "packages.prune");
   if (m.Has("layering")) {
     std::string l = r.Scalar(m.Get("layering"), "packages.layering");
     if (l == "single") {
@@ -772,7 +775,8 @@ void MergeInto(Partial& base, Partial&& child) {
   for (auto& [k, v] : child.annotations) base.annotations[k] = v;
   if (child.publish_tags) base.publish_tags = std::move(child.publish_tags);
   // Packages: repositories and includes add up (a child's entry of the same
-  // name replaces its parent's); excludes add up; the child's layering wins.
+  // name replaces its parent's); excludes and prunes add up; the child's
+  // layering wins.
   PackagesSpec& bp = base.packages;
   PackagesSpec& cp = child.packages;
   for (auto& repo : cp.repositories) {
@@ -796,6 +800,10 @@ void MergeInto(Partial& base, Partial&& child) {
   for (auto& e : cp.exclude) {
     if (std::find(bp.exclude.begin(), bp.exclude.end(), e) == bp.exclude.end())
       bp.exclude.push_back(e);
+  }
+  for (auto& e : cp.prune) {
+    if (std::find(bp.prune.begin(), bp.prune.end(), e) == bp.prune.end())
+      bp.prune.push_back(e);
   }
   if (cp.locs.fields.count("layering")) bp.layering = cp.layering;
   if (cp.locs.fields.count("maxLayers")) bp.max_layers = cp.max_layers;
@@ -996,7 +1004,9 @@ Template LoadTemplate(const LoadOptions& options) {
                              " loops back to a template already in the chain");
     path = next;
     shown = std::filesystem::path(next).lexically_normal().string();
-    chain_names.push_back(ext.Scalar());
+    // An absolute path is this machine's: provenance names the file only.
+    chain_names.push_back(ext.Scalar()[0] == '/' ? Basename(ext.Scalar())
+                                                 : ext.Scalar());
   }
 
   // 2. Args: ancestors first, each file overriding, then --set.

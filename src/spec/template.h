@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -90,6 +91,10 @@ struct PackageSpec {
   std::string name, version, architecture;
   std::string deb;     // local path of the verified .deb
   std::string sha256;  // hex
+  std::string url;     // where it was fetched from (for the SBOM)
+  SourceLocation loc;  // the include that brings it
+  // Paths the package gives up to another that Replaces it (dpkg's rule).
+  std::set<std::string> handed_over;
 };
 
 struct RemoveSpec {
@@ -156,9 +161,9 @@ struct RepositorySpec {
   std::string url;   // the archive root, e.g. http://deb.debian.org/debian
   std::string suite;
   std::vector<std::string> components;
-  std::string architecture;  // default: the platform's
-  std::string
-      keyring;  // absolute path of the OpenPGP keyring signing InRelease
+  std::string architecture;        // default: the platform's
+  std::string keyring;             // absolute path of the OpenPGP keyring
+  std::string keyring_as_written;  // as the template has it (for the lock)
   FieldLocations locs;
 };
 
@@ -174,6 +179,9 @@ struct PackagesSpec {
   std::vector<RepositorySpec> repositories;
   std::vector<PackageIncludeSpec> include;
   std::vector<std::string> exclude;
+  // Left out even where others depend on them (a static base keeps
+  // ca-certificates' data without its openssl dependency, as distroless).
+  std::vector<std::string> prune;
   PackageLayering layering = PackageLayering::kSingle;
   int max_layers = 0;  // kGrouped
   FieldLocations locs;
