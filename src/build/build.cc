@@ -406,10 +406,8 @@ BuildResult Build(const BuildOptions& options, const Store& store,
         why.push_back("the cache entry is gone (gc, or damaged)");
       observer->LayerCache(i, name, s.hit.has_value(), why);
     }
-    cache.Remember(scope + "\n" + name, s.parts);
     kc.below = s.key.ToString();
   }
-  stat.Save();
 
   std::vector<std::string> scripted;
   for (const auto& s : steps) {
@@ -472,6 +470,10 @@ BuildResult Build(const BuildOptions& options, const Store& store,
     s.result.entries = s.hit->entry_count;
     s.result.cached = true;
   }
+  // Only a build that got this far leaves its traces in the caches.
+  for (const auto& s : steps)
+    cache.Remember(scope + "\n" + s.result.name, s.parts);
+  stat.Save();
 
   // 4. Config and manifest.
   BuildResult result;
