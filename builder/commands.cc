@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "build/build.h"
+#include "cache/gc.h"
+#include "cache/remote_cache.h"
 #include "core/fs.h"
 #include "core/strings.h"
 #include "image/export.h"
@@ -155,6 +157,29 @@ LoadOptions MakeLoadOptions(const BuildArgs& args) {
   return load;
 }
 
+namespace {
+
+json RemoteCacheJson(const RemoteCache* from, const RemoteCache* to) {
+  json j = json::object();
+  if (from) {
+    const auto& c = from->counts();
+    j["from"] = {{"repository", from->Describe()},
+                 {"hits", c.hits},
+                 {"misses", c.misses},
+                 {"bytesDownloaded", c.bytes_down}};
+  }
+  if (to) {
+    const auto& c = to->counts();
+    j["to"] = {{"repository", to->Describe()},
+               {"pushed", c.pushed},
+               {"present", c.present},
+               {"bytesUploaded", c.bytes_up}};
+  }
+  return j;
+}
+
+}  // namespace
+
 int RunBuild(const Globals& g, const BuildArgs& args,
              const RegistryArgs& registry) {
   BuildOptions options;
@@ -183,7 +208,35 @@ int RunBuild(const Globals& g, const BuildArgs& args,
   Store store = OpenStore(g);
   ProgressPrinter printer(ProgressPrinter::Detect(g.quiet || g.json),
                           args.explain);
+  auto warn = [&](const std::string& m) { printer.Warning(m); };
+  std::unique_ptr<RegistryClient> from_client, to_client;
+  std::unique_ptr<RemoteCache> from, to;
+  auto remote = [&](const std::string& flag, const std::string& text,
+                    std::unique_ptr<RegistryClient>* client) {
+    Reference ref = ParseReference(text);
+    if (ref.kind != Reference::Kind::kRegistry || !ref.tag.empty() ||
+        ref.digest) {
+      throw UserError(flag + " " + Quote(text) +
+                      ": expected docker://HOST/REPO (a repository, without "
+                      "tag or digest)");
+    }
+    *client = std::make_unique<RegistryClient>(ref.registry, options.registry);
+    return std::make_unique<RemoteCache>(**client, ref.name, store, warn);
+  };
+  if (!args.cache_from.empty()) {
+    from = remote("--cache-from", args.cache_from, &from_client);
+    options.cache_from = [&](const Digest& key, const LayerCache& local) {
+      return from->Fetch(key, local);
+    };
+  }
+  if (!args.cache_to.empty())
+    to = remote("--cache-to", args.cache_to, &to_client);
   BuildResult r = Build(options, store, &printer);
+  if (to) {
+    WithContext("pushing layers to the remote cache " + to->Describe() +
+                    " (the image is built: " + r.reference + ")",
+                [&] { to->Push(r.layer_keys, LayerCache(store)); });
+  }
   if (!args.sign_key.empty()) {
     SignAfterBuild(store, r.reference, args.sign_key, args.identity);
     for (const auto& out : outputs)
@@ -200,10 +253,24 @@ int RunBuild(const Globals& g, const BuildArgs& args,
                {"layers", layers},
                {"outputs", r.outputs},
                {"store", store.path()},
-               {"tagMoved", r.tag_moved}});
+               {"tagMoved", r.tag_moved},
+               {"cache", RemoteCacheJson(from.get(), to.get())}});
     return 0;
   }
   for (const auto& o : r.outputs) std::fprintf(stderr, "wrote %s\n", o.c_str());
+  if (!g.quiet && from) {
+    const auto& c = from->counts();
+    std::fprintf(stderr, "cache: %zu layer%s from %s (%s), %zu not there\n",
+                 c.hits, c.hits == 1 ? "" : "s", from->Describe().c_str(),
+                 HumanBytes(c.bytes_down).c_str(), c.misses);
+  }
+  if (!g.quiet && to) {
+    const auto& c = to->counts();
+    std::fprintf(stderr,
+                 "cache: %zu layer%s pushed to %s (%s), %zu already there\n",
+                 c.pushed, c.pushed == 1 ? "" : "s", to->Describe().c_str(),
+                 HumanBytes(c.bytes_up).c_str(), c.present);
+  }
   std::printf("%s %s\n", r.reference.c_str(),
               r.manifest.digest.ToString().c_str());
   return 0;
@@ -385,6 +452,46 @@ int RunFsck(const Globals& g) {
   }
   // A damaged store is an environment fault.
   return r.ok() ? 0 : 2;
+}
+
+int RunGc(const Globals& g, const GcArgs& args) {
+  GcOptions o;
+  o.keep_days = args.keep_days;
+  o.dry_run = args.dry_run;
+  std::optional<uint64_t> cap = ParseByteSize(args.max_cache_size);
+  if (!cap) {
+    throw UserError("--max-cache-size " + Quote(args.max_cache_size) +
+                    ": expected a size such as 10G, 512M or 1000000");
+  }
+  o.max_cache_bytes = *cap;
+  Store store = OpenStore(g);
+  GcReport r = CollectGarbage(store, o);
+  if (g.json) {
+    PrintJson({{"dryRun", args.dry_run},
+               {"images", r.images},
+               {"blobsKept", r.blobs_kept},
+               {"bytesKept", r.bytes_kept},
+               {"blobsRemoved", r.blobs_removed},
+               {"bytesRemoved", r.bytes_removed},
+               {"cacheEntriesKept", r.cache_entries_kept},
+               {"cacheEntriesRemoved", r.cache_entries_removed},
+               {"cacheBytes", r.cache_bytes},
+               {"maxCacheBytes", o.max_cache_bytes},
+               {"filesRemoved", r.files_removed},
+               {"fileBytesRemoved", r.file_bytes_removed}});
+    return 0;
+  }
+  const char* verb = args.dry_run ? "would remove" : "removed";
+  std::printf(
+      "%s: %s %zu blobs (%s), %zu cache entries and %zu other files (%s)\n"
+      "kept %zu blobs (%s) for %zu store entries and %zu cache entries "
+      "(cache %s of %s)\n",
+      store.path().c_str(), verb, r.blobs_removed,
+      HumanBytes(r.bytes_removed).c_str(), r.cache_entries_removed,
+      r.files_removed, HumanBytes(r.file_bytes_removed).c_str(), r.blobs_kept,
+      HumanBytes(r.bytes_kept).c_str(), r.images, r.cache_entries_kept,
+      HumanBytes(r.cache_bytes).c_str(), HumanBytes(o.max_cache_bytes).c_str());
+  return 0;
 }
 
 }  // namespace kiln::cli

@@ -29,9 +29,11 @@ struct BuildArgs {
   int jobs = 0;
   bool replace = false;
   bool locked = false;
-  bool explain = false;  // --explain
-  std::string sign_key;  // --sign KEY
-  std::string identity;  // --identity REPO
+  bool explain = false;    // --explain
+  std::string sign_key;    // --sign KEY
+  std::string identity;    // --identity REPO
+  std::string cache_from;  // --cache-from docker://HOST/REPO
+  std::string cache_to;    // --cache-to docker://HOST/REPO
 };
 
 struct RegistryArgs;
@@ -48,6 +50,12 @@ int RunDiff(const Globals& g, const std::string& a, const std::string& b);
 int RunExport(const Globals& g, const std::string& ref, const std::string& dest,
               bool replace);
 int RunFsck(const Globals& g);
+struct GcArgs {
+  int keep_days = 14;
+  std::string max_cache_size = "10G";
+  bool dry_run = false;
+};
+int RunGc(const Globals& g, const GcArgs& args);
 
 // Registry commands (registry_commands.cc).
 struct RegistryArgs {

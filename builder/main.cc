@@ -83,10 +83,18 @@ int main(int argc, char** argv) {
   build->add_flag("--locked", b.locked,
                   "Build only from pins: refuse a docker:// base not pinned "
                   "by digest, and a missing or stale kiln.lock");
-  build->add_option("--creds", reg.creds,
-                    "USER:PASSWORD for a docker:// base's registry");
+  build->add_option("--cache-from", b.cache_from,
+                    "Reuse layers another machine built: docker://HOST/REPO "
+                    "of a remote layer cache (asked on a local miss)");
+  build->add_option("--cache-to", b.cache_to,
+                    "Share this build's layers: push them to the remote layer "
+                    "cache docker://HOST/REPO");
+  build->add_option(
+      "--creds", reg.creds,
+      "USER:PASSWORD for the registry of a docker:// base or cache");
   build->add_flag("--insecure", reg.insecure,
-                  "Allow plain HTTP and unverified TLS for a docker:// base");
+                  "Allow plain HTTP and unverified TLS for a docker:// base "
+                  "or cache");
   build->add_option("--ca-file", reg.ca_file,
                     "PEM bundle of CAs to trust besides the system's");
   build->add_flag("--json", g.json, "Print the result as JSON");
@@ -163,6 +171,21 @@ int main(int argc, char** argv) {
   fsck->add_flag("--json", g.json, "Print as JSON");
   fsck->footer("Example: kiln store fsck");
   fsck->callback([&] { run = [&] { return kiln::cli::RunFsck(g); }; });
+  kiln::cli::GcArgs gc_args;
+  auto* gc = store->add_subcommand(
+      "gc",
+      "Remove blobs no image needs, and cache entries unused for a while or "
+      "over the cache's size cap (least recently used first)");
+  gc->add_option("--keep-days", gc_args.keep_days,
+                 "Keep cache entries, .debs and indexes used in the last N "
+                 "days (default 14)");
+  gc->add_option("--max-cache-size", gc_args.max_cache_size,
+                 "The layer cache's size cap, e.g. 10G (default), 512M");
+  gc->add_flag("--dry-run", gc_args.dry_run,
+               "Report what would be removed; remove nothing");
+  gc->add_flag("--json", g.json, "Print as JSON");
+  gc->footer("Example: kiln store gc --keep-days 7 --max-cache-size 20G");
+  gc->callback([&] { run = [&] { return kiln::cli::RunGc(g, gc_args); }; });
 
   auto registry_flags = [&](CLI::App* cmd) {
     cmd->add_option("--creds", reg.creds,

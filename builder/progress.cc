@@ -90,7 +90,8 @@ void ProgressPrinter::LayerCache(size_t index, const std::string& name,
   std::lock_guard<std::mutex> lock(mu_);
   if (style_ == Style::kQuiet && !explain_) return;
   if (hit) {
-    std::fprintf(stderr, "layer %zu %s: cached\n", index + 1, name.c_str());
+    std::fprintf(stderr, "layer %zu %s: cached%s%s\n", index + 1, name.c_str(),
+                 why.empty() ? "" : ", ", why.empty() ? "" : why[0].c_str());
     return;
   }
   if (!explain_) return;

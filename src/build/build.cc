@@ -376,7 +376,11 @@ BuildResult Build(const BuildOptions& options, const Store& store,
                          : LayerKeyParts(s.spec, kc);
     s.key = s.parts.Key();
     s.hit = cache.Get(s.key, false);
-    if (!s.hit && options.cache_from) s.hit = options.cache_from(s.key, cache);
+    bool remote = false;
+    if (!s.hit && options.cache_from) {
+      s.hit = options.cache_from(s.key, cache);
+      remote = s.hit.has_value();
+    }
     if (!s.hit) {
       if (!spool) spool = Spool::Create(store.tmp_dir());
       Tree& below = tree_below(i);
@@ -404,6 +408,7 @@ BuildResult Build(const BuildOptions& options, const Store& store,
                      : std::vector<std::string>{"not built before"};
       if (!s.hit && why.empty())
         why.push_back("the cache entry is gone (gc, or damaged)");
+      if (remote) why.push_back("downloaded from the remote cache");
       observer->LayerCache(i, name, s.hit.has_value(), why);
     }
     kc.below = s.key.ToString();

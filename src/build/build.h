@@ -71,7 +71,8 @@ class BuildObserver {
   virtual void LayerFinished(size_t index, const LayerResult& result) {}
   virtual void Warning(const std::string& message) {}
   // Whether a layer came from the cache, and if not, what changed since the
-  // last build of it ("file bin/hello: sha256:… -> sha256:…").
+  // last build of it ("file bin/hello: sha256:… -> sha256:…"); for a hit,
+  // where it came from if not the local cache.
   virtual void LayerCache(size_t index, const std::string& name, bool hit,
                           const std::vector<std::string>& why) {}
 };

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "digest/digest.h"
+#include "store/store.h"  // kBuildRecordAnnotation
 
 namespace kiln {
 
-inline constexpr char kBuildRecordAnnotation[] = "dev.kiln.build-record";
 inline constexpr char kBuildRecordMediaType[] =
     "application/vnd.kiln.build-record.v1+json";
 

@@ -163,7 +163,7 @@ std::optional<CachedLayer> LayerCache::Get(const Digest& key,
       return std::nullopt;  // collected by gc
     if (with_entries) c.entries = EntriesFrom(record->at("entries"));
     // Touch it: gc keeps recently used entries.
-    ::utimensat(AT_FDCWD, Path(key).c_str(), nullptr, 0);
+    Touch(Path(key));
     return c;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -181,6 +181,16 @@ void LayerCache::Put(const Digest& key, const CachedLayer& layer) const {
                  {"packages", PackagesJson(layer.packages)},
                  {"entries", EntriesJson(layer.entries)}};
   PutRaw(key, Seal(record));
+}
+
+std::optional<Descriptor> LayerCache::BlobOf(const std::string& raw) {
+  auto record = Unseal(raw);
+  if (!record) return std::nullopt;
+  try {
+    return Descriptor::FromJson(record->at("blob"), "cache entry");
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 void LayerCache::PutRaw(const Digest& key, const std::string& raw) const {

@@ -165,4 +165,8 @@ FileLock::FileLock(const std::string& path, Mode mode) {
   }
 }
 
+void Touch(const std::string& path) {
+  ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+}
+
 }  // namespace kiln

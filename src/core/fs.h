@@ -50,6 +50,9 @@ std::string Basename(const std::string& path);
 std::string AbsolutePath(const std::string& path);
 
 // An advisory lock (flock) on a file or directory, released on destruction.
+// Sets a file's times to now (best effort: a read-only store is fine).
+void Touch(const std::string& path);
+
 class FileLock {
  public:
   enum class Mode { kShared, kExclusive };

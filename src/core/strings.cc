@@ -1,7 +1,10 @@
 #include "core/strings.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 
 namespace kiln {
 
@@ -43,6 +46,30 @@ std::optional<uint64_t> ParseUint(std::string_view s) {
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
   return value;
+}
+
+std::optional<uint64_t> ParseByteSize(std::string_view text) {
+  std::string s(text);
+  if (!s.empty() && (s.back() == 'B' || s.back() == 'b')) s.pop_back();
+  double unit = 1;
+  bool binary = !s.empty() && (s.back() == 'i' || s.back() == 'I');
+  if (binary) s.pop_back();
+  if (!s.empty() && std::isalpha(static_cast<unsigned char>(s.back()))) {
+    static const std::string kUnits = "kmgt";
+    size_t at = kUnits.find(
+        static_cast<char>(std::tolower(static_cast<unsigned char>(s.back()))));
+    if (at == std::string::npos) return std::nullopt;
+    for (size_t i = 0; i <= at; ++i) unit *= binary ? 1024 : 1000;
+    s.pop_back();
+  } else if (binary) {
+    return std::nullopt;
+  }
+  if (s.empty() || s.find_first_not_of("0123456789.") != std::string::npos ||
+      std::count(s.begin(), s.end(), '.') > 1)
+    return std::nullopt;
+  double value = std::strtod(s.c_str(), nullptr) * unit;
+  if (!(value >= 0) || value > 1.8e19) return std::nullopt;
+  return static_cast<uint64_t>(value);
 }
 
 std::string HumanBytes(uint64_t bytes) {

@@ -17,6 +17,9 @@ bool EndsWith(std::string_view s, std::string_view suffix);
 std::optional<uint64_t> ParseUint(std::string_view s);
 // "1.5 MB" style size for people (decimal units, as registries show).
 std::string HumanBytes(uint64_t bytes);
+// "1000", "512M", "10G", "1.5GB", "2GiB": K, M, G, T are powers of 1000 (as
+// HumanBytes prints), Ki, Mi, Gi, Ti of 1024; a trailing B is optional.
+std::optional<uint64_t> ParseByteSize(std::string_view text);
 // A string quoted for messages: "a\tb" -> "\"a\\tb\"" (control bytes escaped).
 std::string Quote(std::string_view s);
 

@@ -21,6 +21,8 @@ inline constexpr char kManifest[] =
     "application/vnd.oci.image.manifest.v1+json";
 inline constexpr char kIndex[] = "application/vnd.oci.image.index.v1+json";
 inline constexpr char kConfig[] = "application/vnd.oci.image.config.v1+json";
+// The config of an artifact that needs none ("{}").
+inline constexpr char kEmpty[] = "application/vnd.oci.empty.v1+json";
 inline constexpr char kLayerTar[] = "application/vnd.oci.image.layer.v1.tar";
 inline constexpr char kLayerGzip[] =
     "application/vnd.oci.image.layer.v1.tar+gzip";

@@ -26,7 +26,10 @@ namespace {
 std::string CachedDeb(const LockFile::Package& p, const std::string& url,
                       HttpTransport& http, const std::string& cache_dir) {
   std::string path = cache_dir + "/" + p.sha256 + ".deb";
-  if (PathExists(path) && Sha256OfFile(path).hex() == p.sha256) return path;
+  if (PathExists(path) && Sha256OfFile(path).hex() == p.sha256) {
+    Touch(path);  // kiln store gc keeps what was used lately
+    return path;
+  }
   std::string temp = TempPathBeside(path);
   int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw SystemError("creating " + temp, errno);

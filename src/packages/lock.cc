@@ -122,8 +122,10 @@ std::vector<ReleaseFile> Sums(const Paragraph& release) {
 std::string FetchIndex(HttpTransport& http, const std::string& url,
                        const ReleaseFile& f, const std::string& cache_dir) {
   std::string cached = cache_dir + "/" + f.sha256;
-  if (PathExists(cached) && Sha256OfFile(cached).hex() == f.sha256)
+  if (PathExists(cached) && Sha256OfFile(cached).hex() == f.sha256) {
+    Touch(cached);  // kiln store gc keeps what was used lately
     return cached;
+  }
   MakeDirs(cache_dir);
   std::string body;
   StringSink sink(&body);

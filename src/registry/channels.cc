@@ -9,7 +9,6 @@
 namespace kiln {
 namespace {
 
-constexpr char kEmptyMediaType[] = "application/vnd.oci.empty.v1+json";
 constexpr char kMoveAnnotation[] = "dev.kiln.move";
 constexpr size_t kMaxChannelLength = 64;  // the move tags must stay under 128
 
@@ -132,7 +131,7 @@ ChannelMove Move(RegistryClient& client, const std::string& repo,
   std::string record = CanonicalJson(ToJson(move));
   Manifest m;
   m.artifact_type = kMoveMediaType;
-  m.config = client.UploadBytes(repo, "{}", kEmptyMediaType);
+  m.config = client.UploadBytes(repo, "{}", media::kEmpty);
   m.layers = {client.UploadBytes(repo, record, kMoveMediaType)};
   m.annotations[kMoveAnnotation] = record;
   m.annotations["dev.kiln.channel"] = channel;

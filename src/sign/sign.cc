@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/base64.h"
+#include "core/fs.h"
 #include "core/strings.h"
 #include "sign/attest.h"
 
@@ -50,6 +52,11 @@ class LayoutStore : public AttachmentStore {
     }
   }
   void Put(const std::string& tag, const Attachment& a) override {
+    // In a store, kiln store gc must not take the blobs before the index
+    // names them.
+    std::optional<FileLock> guard;
+    if (is_store_)
+      guard.emplace(layout_.dir() + "/kiln/gc.lock", FileLock::Mode::kShared);
     for (const auto& [desc, content] : a.blobs) {
       if (!layout_.HasBlob(desc.digest))
         layout_.PutBlob(content, desc.media_type);

@@ -27,6 +27,9 @@ struct FsckReport {
 // On a store entry: floating tags `kiln push` adds ("1.4,latest"), from the
 // template's publish.tags.
 inline constexpr char kPublishTagsAnnotation[] = "dev.kiln.publish.tags";
+// On a store entry: the digest of the blob holding its build record (the
+// template, inputs and packages it was built from; see build/record.h).
+inline constexpr char kBuildRecordAnnotation[] = "dev.kiln.build-record";
 
 struct StoredImage {
   std::string name;  // "hello:1.0.0"

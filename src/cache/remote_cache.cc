@@ -1,0 +1,118 @@
+#include "cache/remote_cache.h"
+
+#include <set>
+
+#include "core/error.h"
+#include "core/strings.h"
+#include "oci/model.h"
+
+namespace kiln {
+
+std::string RemoteCacheTag(const Digest& key) { return "kc-" + key.hex(); }
+
+RemoteCache::RemoteCache(RegistryClient& client, std::string repo,
+                         const Store& store,
+                         std::function<void(const std::string&)> warn)
+    : client_(client),
+      repo_(std::move(repo)),
+      store_(store),
+      warn_(std::move(warn)) {}
+
+std::string RemoteCache::Describe() const {
+  return "docker://" + client_.host() + "/" + repo_;
+}
+
+std::optional<CachedLayer> RemoteCache::Fetch(const Digest& key,
+                                              const LayerCache& local) {
+  if (disabled_) return std::nullopt;
+  std::string what = Describe() + ":" + RemoteCacheTag(key);
+  try {
+    auto fetched = client_.GetManifest(repo_, RemoteCacheTag(key));
+    if (!fetched) {
+      ++counts_.misses;
+      return std::nullopt;
+    }
+    Manifest m = Manifest::Parse(fetched->bytes, what);
+    if (m.artifact_type != kRemoteCacheArtifactType || m.layers.size() != 2 ||
+        m.layers[1].media_type != kRemoteCacheEntryMediaType) {
+      throw UserError(what + " is not a kiln layer-cache artifact");
+    }
+    std::string raw = client_.ReadBlob(repo_, m.layers[1], 1 << 30);
+    auto blob = LayerCache::BlobOf(raw);
+    if (!blob || blob->digest != m.layers[0].digest ||
+        blob->size != m.layers[0].size) {
+      throw UserError(what +
+                      ": its cache entry is damaged or does not "
+                      "describe its layer");
+    }
+    if (!store_.layout().HasBlob(blob->digest)) {
+      client_.DownloadBlob(repo_, *blob, store_.layout());
+      counts_.bytes_down += static_cast<uint64_t>(blob->size);
+    }
+    local.PutRaw(key, raw);
+    store_.RecordBlobSources(client_.host(), repo_, {blob->digest});
+    auto hit = local.Get(key, false);
+    if (hit) ++counts_.hits;
+    return hit;
+  } catch (const Error& e) {
+    // A cache is a shortcut: without it the build is slower, not wrong.
+    disabled_ = true;
+    if (warn_) {
+      warn_(Describe() + ": " + e.message() +
+            "; building without the remote cache");
+    }
+    return std::nullopt;
+  }
+}
+
+void RemoteCache::Push(const std::vector<Digest>& keys,
+                       const LayerCache& local) {
+  client_.WillPush(repo_);
+  std::set<std::string> done;
+  std::optional<Descriptor> empty;
+  for (const Digest& key : keys) {
+    if (!done.insert(key.hex()).second) continue;
+    std::string tag = RemoteCacheTag(key);
+    if (client_.ManifestDigest(repo_, tag)) {
+      ++counts_.present;
+      continue;
+    }
+    auto raw = local.Raw(key);
+    auto blob = raw ? LayerCache::BlobOf(*raw) : std::nullopt;
+    if (!blob || !store_.layout().HasBlob(blob->digest)) {
+      if (warn_)
+        warn_("layer cache entry " + key.Short() +
+              " is gone from the store (gc?); not pushed to " + Describe());
+      continue;
+    }
+    auto size = client_.BlobSize(repo_, blob->digest);
+    if (!size || (*size >= 0 && *size != blob->size)) {
+      bool mounted = false;
+      for (const auto& from :
+           store_.BlobSources(client_.host(), blob->digest)) {
+        if (from != repo_ && client_.MountBlob(repo_, blob->digest, from)) {
+          mounted = true;
+          break;
+        }
+      }
+      if (!mounted) {
+        client_.UploadBlob(repo_, *blob,
+                           store_.layout().BlobPath(blob->digest));
+        counts_.bytes_up += static_cast<uint64_t>(blob->size);
+      }
+    }
+    if (!empty) empty = client_.UploadBytes(repo_, "{}", media::kEmpty);
+    Manifest m;
+    m.artifact_type = kRemoteCacheArtifactType;
+    m.config = *empty;
+    m.layers = {*blob,
+                client_.UploadBytes(repo_, *raw, kRemoteCacheEntryMediaType)};
+    m.annotations["dev.kiln.cache-key"] = key.ToString();
+    client_.PutManifest(repo_, tag, CanonicalJson(m.ToJson()),
+                        media::kManifest);
+    store_.RecordBlobSources(client_.host(), repo_, {blob->digest});
+    ++counts_.pushed;
+  }
+}
+
+}  // namespace kiln
