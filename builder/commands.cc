@@ -138,7 +138,9 @@ json LayerJson(const LayerResult& l) {
           {"diffId", l.diff_id.ToString()},
           {"fromBase", l.from_base},
           {"entries", l.entries},
-          {"uncompressedSize", l.uncompressed_size}};
+          {"uncompressedSize", l.uncompressed_size},
+          {"cached", l.cached},
+          {"cacheKey", l.cache_key ? l.cache_key->ToString() : ""}};
 }
 
 }  // namespace

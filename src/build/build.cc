@@ -401,11 +401,12 @@ BuildResult Build(const BuildOptions& options, const Store& store,
       s.plan->name = name;
     }
     if (observer) {
-      std::optional<KeyParts> before = cache.Previous(scope + "\n" + name);
       std::vector<std::string> why;
-      if (!s.hit)
+      if (!s.hit) {
+        std::optional<KeyParts> before = cache.Previous(scope + "\n" + name);
         why = before ? Changes(*before, s.parts)
                      : std::vector<std::string>{"not built before"};
+      }
       if (!s.hit && why.empty())
         why.push_back("the cache entry is gone (gc, or damaged)");
       if (remote) why.push_back("downloaded from the remote cache");
@@ -509,6 +510,7 @@ BuildResult Build(const BuildOptions& options, const Store& store,
     config.history.push_back(
         {created, "kiln: layer " + s.result.name, "", false});
     result.layers.push_back(s.result);
+    result.layers.back().cache_key = s.key;
   }
   config.created = created;
   config.os = t.platform.os;

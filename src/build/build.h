@@ -45,7 +45,8 @@ struct LayerResult {
   uint64_t uncompressed_size = 0;
   size_t entries = 0;
   bool from_base = false;
-  bool cached = false;  // reused from the layer cache
+  bool cached = false;              // reused from the layer cache
+  std::optional<Digest> cache_key;  // the template's layers: their cache key
 };
 
 struct BuildResult {

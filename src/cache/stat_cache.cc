@@ -3,7 +3,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <sstream>
+#include <charconv>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -41,20 +42,39 @@ StatCache::StatCache(std::string path)
   } catch (const Error&) {
     return;  // unreadable: start over
   }
-  std::istringstream in(text);
-  std::string line;
-  if (!std::getline(in, line) || line != std::string(kHeader) + " " + machine_)
+  std::string_view rest(text);
+  size_t eol = rest.find('\n');
+  if (eol == std::string_view::npos ||
+      rest.substr(0, eol) != std::string(kHeader) + " " + machine_)
     return;  // another machine's
-  while (std::getline(in, line)) {
-    // digest dev ino size mtime_ns ctime_ns path
-    std::istringstream f(line);
-    std::string hex, file;
-    Stat s{};
-    if (!(f >> hex >> s.dev >> s.ino >> s.size >> s.mtime_ns >> s.ctime_ns))
-      continue;
-    std::getline(f >> std::ws, file);
-    if (file.empty() || !Digest::IsValid("sha256:" + hex)) continue;
-    known_[file] = {s, Digest::FromHex(hex)};
+  rest.remove_prefix(eol + 1);
+  // "digest dev ino size mtime_ns ctime_ns path" per line.
+  while (!rest.empty()) {
+    eol = rest.find('\n');
+    std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 1);
+    if (line.size() < 66 || line[64] != ' ') continue;
+    std::string_view hex = line.substr(0, 64);
+    const char* p = line.data() + 65;
+    const char* end = line.data() + line.size();
+    Stat st{};
+    bool ok = true;
+    auto number = [&](auto* out) {
+      auto [next, ec] = std::from_chars(p, end, *out);
+      ok = ok && ec == std::errc() && next < end && *next == ' ';
+      p = ok ? next + 1 : end;
+    };
+    number(&st.dev);
+    number(&st.ino);
+    number(&st.size);
+    number(&st.mtime_ns);
+    number(&st.ctime_ns);
+    if (!ok || p >= end) continue;
+    try {
+      known_[std::string(p, end)] = {st, Digest::FromHex(hex)};
+    } catch (const Error&) {
+      // A damaged line: that file is hashed again.
+    }
   }
 }
 

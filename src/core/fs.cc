@@ -86,6 +86,13 @@ std::string ReadFile(const std::string& path, uint64_t max_bytes) {
   return data;
 }
 
+std::string ReadPrefix(const std::string& path, size_t n) {
+  UniqueFd fd = OpenRead(path);
+  std::string data(n, '\0');
+  data.resize(ReadFull(fd.get(), data.data(), n, path));
+  return data;
+}
+
 bool PathExists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;

@@ -35,6 +35,8 @@ size_t ReadFull(int fd, void* buf, size_t n, const std::string& what);
 void WriteAll(int fd, const void* data, size_t n, const std::string& what);
 // Reads a whole file; refuses files larger than max_bytes.
 std::string ReadFile(const std::string& path, uint64_t max_bytes = 64 << 20);
+// At most the first `n` bytes of a file.
+std::string ReadPrefix(const std::string& path, size_t n);
 bool PathExists(const std::string& path);
 void MakeDirs(const std::string& path);
 void FsyncPath(const std::string& path);

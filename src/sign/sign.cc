@@ -55,7 +55,7 @@ class LayoutStore : public AttachmentStore {
     // In a store, kiln store gc must not take the blobs before the index
     // names them.
     std::optional<FileLock> guard;
-    if (is_store_)
+    if (is_store_ && PathExists(layout_.dir() + "/kiln"))
       guard.emplace(layout_.dir() + "/kiln/gc.lock", FileLock::Mode::kShared);
     for (const auto& [desc, content] : a.blobs) {
       if (!layout_.HasBlob(desc.digest))
