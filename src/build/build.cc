@@ -342,8 +342,9 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   kc.stat = &stat;
   kc.below = base ? "base:" + base->descriptor.digest.ToString() : "scratch";
   kc.build_date = options.build_date;
-  kc.compression = std::string(CompressionName(compression)) + "/" +
-                   std::to_string(options.compression_level);
+  kc.compression =
+      std::string(CompressionName(compression)) + "/" +
+      std::to_string(EffectiveLevel(compression, options.compression_level));
   kc.accounts = AccountsDigest(t.accounts);
   kc.threads = options.threads;
   std::optional<Tree> lower;

@@ -164,7 +164,9 @@ KeyParts LayerKeyParts(const LayerSpec& spec, const KeyContext& c) {
       files.push_back({"file " + *f.src, "", "unresolvable", false});
       continue;
     }
-    ListContext(*c.fs, host, *f.src, &files, 0);
+    std::string label = *f.src;  // "conf/" names the folder conf
+    while (label.size() > 1 && label.back() == '/') label.pop_back();
+    ListContext(*c.fs, host, label, &files, 0);
   }
   // Hash what the stat cache does not know, several files at once.
   std::vector<std::string> digests(files.size());

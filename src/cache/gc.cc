@@ -61,7 +61,7 @@ class Collector {
     CacheEntries();
     Blobs();
     Files(store_.path() + "/kiln/cache/explain", keep_after_);
-    Files(store_.path() + "/kiln/cache/debs", keep_after_);
+    debs_gone_ = Files(store_.path() + "/kiln/cache/debs", keep_after_);
     Files(store_.path() + "/kiln/cache/apt/indexes", keep_after_);
     DebFiles();
     BaseTrees();
@@ -121,9 +121,15 @@ class Collector {
       std::optional<Descriptor> blob;
       if (f.mtime >= keep_after_) {
         try {
-          blob = LayerCache::BlobOf(ReadFile(f.path, uint64_t{1} << 30));
+          if (Digest::IsValid("sha256:" + f.name)) {
+            blob = LayerCache::BlobOf(ReadFile(f.path, uint64_t{1} << 30),
+                                      Digest::FromHex(f.name));
+          }
         } catch (const Error&) {
         }
+        // An entry whose blob is gone is a miss for every build: useless.
+        if (blob && !PathExists(BlobsDir() + "/" + blob->digest.hex()))
+          blob.reset();
       }
       entries.push_back({std::move(f), blob});
     }
@@ -175,23 +181,25 @@ class Collector {
     }
   }
 
-  // Files in `dir` last used before `before`.
-  void Files(const std::string& dir, int64_t before) {
+  // Files in `dir` last used before `before`; returns their names.
+  std::set<std::string> Files(const std::string& dir, int64_t before) {
+    std::set<std::string> gone;
     for (const auto& f : FilesIn(dir)) {
       if (f.mtime >= before) continue;
       ++r_.files_removed;
       r_.file_bytes_removed += f.size;
       Remove(f.path);
+      gone.insert(f.name);
     }
+    return gone;
   }
 
-  // The file lists of .debs no longer in the cache.
+  // The file lists of .debs no longer in the cache (or leaving it now).
   void DebFiles() {
     std::string debs = store_.path() + "/kiln/cache/debs/";
     for (const auto& f : FilesIn(store_.path() + "/kiln/cache/deb-files")) {
-      std::string sha = f.name.substr(0, f.name.find('.'));
-      if (!o_.dry_run && PathExists(debs + sha + ".deb")) continue;
-      if (o_.dry_run && f.mtime >= keep_after_) continue;
+      std::string deb = f.name.substr(0, f.name.find('.')) + ".deb";
+      if (PathExists(debs + deb) && !debs_gone_.count(deb)) continue;
       ++r_.files_removed;
       r_.file_bytes_removed += f.size;
       Remove(f.path);
@@ -212,8 +220,9 @@ class Collector {
   const GcOptions& o_;
   GcReport& r_;
   int64_t now_ = 0, keep_after_ = 0;
-  std::set<std::string> roots_;   // hex digests the index needs
-  std::set<std::string> cached_;  // hex digests kept cache entries need
+  std::set<std::string> roots_;      // hex digests the index needs
+  std::set<std::string> cached_;     // hex digests kept cache entries need
+  std::set<std::string> debs_gone_;  // .debs removed (or to be, dry run)
 };
 
 }  // namespace

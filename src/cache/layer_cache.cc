@@ -259,7 +259,10 @@ std::optional<CachedLayer> LayerCache::Get(const Digest& key,
   auto raw = Raw(key);
   if (!raw) return std::nullopt;
   auto sealed = Unseal(*raw);
-  if (!sealed) return std::nullopt;  // damaged: rebuilt, then overwritten
+  // Damaged, or another key's (copied under this name): rebuilt, then
+  // overwritten.
+  if (!sealed || sealed->record.value("key", "") != key.ToString())
+    return std::nullopt;
   try {
     const json& record = sealed->record;
     CachedLayer c;
@@ -295,9 +298,11 @@ void LayerCache::Put(const Digest& key, const CachedLayer& layer) const {
   PutRaw(key, Seal(record, EncodeEntries(layer.entries)));
 }
 
-std::optional<Descriptor> LayerCache::BlobOf(const std::string& raw) {
+std::optional<Descriptor> LayerCache::BlobOf(const std::string& raw,
+                                             const Digest& key) {
   auto sealed = Unseal(raw);
-  if (!sealed) return std::nullopt;
+  if (!sealed || sealed->record.value("key", "") != key.ToString())
+    return std::nullopt;
   try {
     return Descriptor::FromJson(sealed->record.at("blob"), "cache entry");
   } catch (const std::exception&) {
@@ -306,8 +311,10 @@ std::optional<Descriptor> LayerCache::BlobOf(const std::string& raw) {
 }
 
 void LayerCache::PutRaw(const Digest& key, const std::string& raw) const {
-  if (!Unseal(raw))
-    throw EnvError("cache entry " + key.ToString() + " is damaged");
+  if (!BlobOf(raw, key)) {
+    throw EnvError("cache entry " + key.ToString() +
+                   " is damaged or names another key");
+  }
   MakeDirs(dir_);
   WriteFileAtomic(Path(key), raw);
 }

@@ -61,8 +61,10 @@ class LayerCache {
   // The raw entry file (for pushing to a remote cache) and storing one.
   std::optional<std::string> Raw(const Digest& key) const;
   void PutRaw(const Digest& key, const std::string& raw) const;
-  // The layer blob a raw entry describes; nullopt if the entry is damaged.
-  static std::optional<Descriptor> BlobOf(const std::string& raw);
+  // The layer blob a raw entry for `key` describes; nullopt if the entry is
+  // damaged or is another key's.
+  static std::optional<Descriptor> BlobOf(const std::string& raw,
+                                          const Digest& key);
 
   // The file tree a base image makes, by its manifest digest.
   std::optional<std::vector<Entry>> GetTree(const Digest& image) const;

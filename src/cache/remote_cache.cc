@@ -38,12 +38,14 @@ std::optional<CachedLayer> RemoteCache::Fetch(const Digest& key,
       throw UserError(what + " is not a kiln layer-cache artifact");
     }
     std::string raw = client_.ReadBlob(repo_, m.layers[1], 1 << 30);
-    auto blob = LayerCache::BlobOf(raw);
-    if (!blob || blob->digest != m.layers[0].digest ||
+    auto blob = LayerCache::BlobOf(raw, key);
+    auto named = m.annotations.find("dev.kiln.cache-key");
+    if (!blob || named == m.annotations.end() ||
+        named->second != key.ToString() || blob->digest != m.layers[0].digest ||
         blob->size != m.layers[0].size) {
       throw UserError(what +
                       ": its cache entry is damaged or does not "
-                      "describe its layer");
+                      "describe its layer (or is another key's)");
     }
     if (!store_.layout().HasBlob(blob->digest)) {
       client_.DownloadBlob(repo_, *blob, store_.layout());
@@ -78,7 +80,7 @@ void RemoteCache::Push(const std::vector<Digest>& keys,
       continue;
     }
     auto raw = local.Raw(key);
-    auto blob = raw ? LayerCache::BlobOf(*raw) : std::nullopt;
+    auto blob = raw ? LayerCache::BlobOf(*raw, key) : std::nullopt;
     if (!blob || !store_.layout().HasBlob(blob->digest)) {
       if (warn_)
         warn_("layer cache entry " + key.Short() +

@@ -2,8 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <ctime>
 #include <string_view>
 
 #include "core/error.h"
@@ -13,7 +15,15 @@
 namespace kiln {
 namespace {
 
-constexpr char kHeader[] = "kiln-stat-cache 1";
+constexpr char kHeader[] = "kiln-stat-cache 2";
+// Coarser than any file system's timestamps (FAT: 2 s).
+constexpr int64_t kRacyNs = 2'000'000'000;
+
+int64_t NowNs() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
 
 std::string FirstLine(const std::string& path) {
   try {
@@ -48,7 +58,7 @@ StatCache::StatCache(std::string path)
       rest.substr(0, eol) != std::string(kHeader) + " " + machine_)
     return;  // another machine's
   rest.remove_prefix(eol + 1);
-  // "digest dev ino size mtime_ns ctime_ns path" per line.
+  // "digest dev ino size mtime_ns ctime_ns hashed_ns path" per line.
   while (!rest.empty()) {
     eol = rest.find('\n');
     std::string_view line = rest.substr(0, eol);
@@ -69,9 +79,11 @@ StatCache::StatCache(std::string path)
     number(&st.size);
     number(&st.mtime_ns);
     number(&st.ctime_ns);
+    int64_t hashed = 0;
+    number(&hashed);
     if (!ok || p >= end) continue;
     try {
-      known_[std::string(p, end)] = {st, Digest::FromHex(hex)};
+      known_[std::string(p, end)] = {st, Digest::FromHex(hex), hashed};
     } catch (const Error&) {
       // A damaged line: that file is hashed again.
     }
@@ -88,11 +100,14 @@ Digest StatCache::DigestOf(const std::string& file) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = known_.find(file);
-    if (it != known_.end() && it->second.stat == s) return it->second.digest;
+    if (it != known_.end() && it->second.stat == s &&
+        std::max(s.mtime_ns, s.ctime_ns) < it->second.hashed_ns - kRacyNs)
+      return it->second.digest;
   }
+  int64_t hashed = NowNs();
   Digest d = Sha256OfFile(file);
   std::lock_guard<std::mutex> lock(mu_);
-  known_[file] = {s, d};
+  known_[file] = {s, d, hashed};
   dirty_ = true;
   ++hashed_;
   return d;
@@ -107,7 +122,8 @@ void StatCache::Save() {
     out += k.digest.hex() + " " + std::to_string(k.stat.dev) + " " +
            std::to_string(k.stat.ino) + " " + std::to_string(k.stat.size) +
            " " + std::to_string(k.stat.mtime_ns) + " " +
-           std::to_string(k.stat.ctime_ns) + " " + file + "\n";
+           std::to_string(k.stat.ctime_ns) + " " + std::to_string(k.hashed_ns) +
+           " " + file + "\n";
   }
   MakeDirs(Dirname(path_));
   WriteFileAtomic(path_, out);

@@ -1,5 +1,8 @@
 // Digests of build-context files, remembered by (device, inode, size, mtime,
-// ctime) so an unchanged file is not read again on the next build. Kept in
+// ctime) so an unchanged file is not read again on the next build. A file
+// changed within two seconds of being read is "racily clean" (as git says):
+// with coarse timestamps a later write in the same tick leaves its stat
+// unchanged, so it is read again every time until it is older. Kept in
 // the store per machine (the file names the machine it was made on and is
 // ignored anywhere else): a remote cache never trusts it.
 #pragma once
@@ -32,6 +35,7 @@ class StatCache {
   struct Known {
     Stat stat;
     Digest digest;
+    int64_t hashed_ns = 0;  // when it was read
   };
   std::string path_;
   std::string machine_;

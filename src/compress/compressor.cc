@@ -159,6 +159,11 @@ class ZstdCompressor : public Compressor {
 
 }  // namespace
 
+int EffectiveLevel(Compression algorithm, int level) {
+  if (level != 0) return level;
+  return algorithm == Compression::kZstd ? 3 : 6;
+}
+
 bool ValidLevel(Compression algorithm, int level) {
   if (level == 0) return true;
   return algorithm == Compression::kZstd ? level >= 1 && level <= kMaxZstdLevel
@@ -173,11 +178,11 @@ std::unique_ptr<Compressor> NewCompressor(const CompressionOptions& options,
   }
   int threads = options.threads > 0 ? options.threads : DefaultThreads();
   if (options.algorithm == Compression::kZstd) {
-    return std::make_unique<ZstdCompressor>(options.level ? options.level : 3,
-                                            threads, out);
+    return std::make_unique<ZstdCompressor>(
+        EffectiveLevel(options.algorithm, options.level), threads, out);
   }
-  return std::make_unique<GzipCompressor>(options.level ? options.level : 6,
-                                          threads, out);
+  return std::make_unique<GzipCompressor>(
+      EffectiveLevel(options.algorithm, options.level), threads, out);
 }
 
 }  // namespace kiln

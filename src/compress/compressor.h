@@ -30,6 +30,8 @@ inline constexpr int kMaxGzipLevel = 12;  // libdeflate's range
 inline constexpr int kMaxZstdLevel = 19;  // beyond: --ultra memory use
 // 0 (the default) or a level the algorithm has.
 bool ValidLevel(Compression algorithm, int level);
+// The level used for `level` (0: the algorithm's default, gzip 6, zstd 3).
+int EffectiveLevel(Compression algorithm, int level);
 
 std::unique_ptr<Compressor> NewCompressor(const CompressionOptions& options,
                                           ByteSink& out);
