@@ -5,16 +5,17 @@
 # compression and its level, a tarball, the accounts, a layer's spec, the base
 # image — one change, then `kiln build --explain`: exactly the layers it
 # decides are rebuilt, each with the reason naming what changed (old -> new),
-# the rest cached; and every rebuilt image is the image a cold build of the
-# same inputs makes in a fresh store (the cache never changes bytes). A no-op
-# build and a touched file (mtime only) are all hits; going back to earlier
-# inputs hits their old entries. A cache entry flipped, truncated or emptied
-# is noticed and only its layer rebuilt, the entry written again as it was; an
-# entry whose blob is gone is rebuilt. The stat cache (kiln/cache/stat) of a
+# the rest cached (--json's cacheKey and cached agree); and every rebuilt
+# image is the image a cold build of the same inputs makes in a fresh store
+# (the cache never changes bytes). A no-op build, a touched file (mtime only)
+# and the default compression level spelled out are all hits; going back to
+# earlier inputs hits their old entries. A cache entry flipped, truncated,
+# emptied or replaced by another key's is noticed and only its layer rebuilt,
+# the entry written again as it was; an entry whose blob is gone is rebuilt. The stat cache (kiln/cache/stat) of a
 # store copied with cp -a does not hide a change that keeps size and mtime,
 # and one written on another machine is not trusted.
-# (Known bugs kept apart: cache_racy_stat.sh, cache_default_level.sh,
-# cache_explain_dir_label.sh.)
+# (Regressions of bugs found here are in cache_racy_stat.sh,
+# cache_default_level.sh, cache_explain_dir_label.sh.)
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../cache_lib.sh
@@ -25,7 +26,6 @@ S=$T/store
 C=$T/ctx
 TPL=$C/kiln.yaml
 L=(base-files app vendor owned accounts)  # the template's layers, in order
-IMAGE=cachet:1.0.0
 
 mkdir -p "$C/conf" "$T/vendor-src/lib"
 printf 'app data one\n' >"$C/app.txt"
@@ -82,53 +82,31 @@ write_template
 
 entry_of() { cache_entry "$S" "$1"; }  # KEY: its entry in the store in use
 
-# snapshot KEYS PARTS [check]: KEYS[1..] = the keys of the template's layers
-# now, PARTS[1..] their parts (JSON).
-# With a third argument, each key is checked against its entry in
-# kiln/cache/layers (which names the key it is for).
-# shellcheck disable=SC2034  # keys and parts are the caller's arrays
-snapshot() {
-  local -n keys=$1 parts=$2
-  local n f
-  keys=() parts=()
-  for ((n = 1; n <= ${#L[@]}; n++)); do
-    f=$(explain_file "$S" "$TPL" "${L[n - 1]}")
-    [[ -f $f ]] || continue  # not built yet
-    if [[ -n ${3:-} ]]; then
-      keys[n]=$(checked_key "$S" "$TPL" "${L[n - 1]}")
-    else
-      keys[n]=$(key_of "$S" "$TPL" "${L[n - 1]}")
-    fi
-    parts[n]=$(cat "$f")
-  done
-}
-# The value of PART in layer N's parts before / after the rebuild.
-old_part() { jq -r --arg p "$2" '.[] | select(.[0] == $p) | .[1]' <<<"${OLD_PARTS[$1]}"; }
-new_part() { jq -r --arg p "$2" '.[] | select(.[0] == $p) | .[1]' <<<"${NEW_PARTS[$1]}"; }
-# changed N PART: "PART: OLD -> NEW" as kiln remembered them (for the digests
-# only kiln computes: a layer's spec, the accounts); the two must differ.
-changed() {
-  local a b
-  a=$(old_part "$1" "$2")
-  b=$(new_part "$1" "$2")
-  [[ -n $a && -n $b ]] || fail "layer $1 has no part $2 (before: $a, after: $b)"
-  assert_ne "$a" "$b" "part $2 of layer $1"
-  echo "$2: $a -> $b"
-}
-
-# rebuild WHAT ARGS...: `kiln build TPL --replace --explain -q ARGS` into $S,
-# with OLD/OLD_PARTS (before) and NEW/NEW_PARTS (after) snapshots; the digest
-# in DIGEST, the --explain report in EXPLAIN; WHY emptied for the case.
+# Each build's --json gives its layers' keys; LAST[1..] are those of the last
+# build of the template into the store (what kiln compares with for
+# --explain), OLD and NEW those before and after a rebuild.
+LAST=()
+# rebuild WHAT ARGS...: `kiln build TPL --replace --explain --json ARGS` into
+# $S; the digest in DIGEST, the --explain report in EXPLAIN, the build's JSON
+# in $T/rb.json; WHY emptied for the case.
 rebuild() {
-  local what=$1
+  local what=$1 n k
   shift
   step "$what"
-  snapshot OLD OLD_PARTS
-  "$KILN" --store "$S" build "$TPL" --replace --explain -q "$@" >"$T/rb.out" 2>"$T/rb.err" ||
+  OLD=("${LAST[@]}")
+  "$KILN" --store "$S" build "$TPL" --replace --explain --json "$@" >"$T/rb.json" 2>"$T/rb.err" ||
     fail "$what: build failed: $(cat "$T/rb.err")"
-  DIGEST=$(cut -d' ' -f2 "$T/rb.out")
-  EXPLAIN=$(cat "$T/rb.err")
-  snapshot NEW NEW_PARTS check
+  DIGEST=$(jq -r .digest "$T/rb.json")
+  EXPLAIN=$(explain_lines "$T/rb.err")
+  NEW=("")  # keys from index 1, so copies of the array keep the indices
+  n=1
+  while read -r k; do
+    [[ $k == sha256:* ]] || fail "$what: layer $n has no cacheKey in --json"
+    NEW[n]=$k
+    n=$((n + 1))
+  done < <(cache_keys "$T/rb.json")
+  assert_eq "${#L[@]}" "$((${#NEW[@]} - 1))" "$what: keys in --json"
+  LAST=("${NEW[@]}")
   WHY=()
 }
 below() { echo "below: ${OLD[$1 - 1]} -> ${NEW[$1 - 1]}"; }  # LAYER: its below part changed
@@ -137,11 +115,25 @@ above() {
   local n
   for ((n = $1 + 1; n <= ${#L[@]}; n++)); do WHY[n]=$(below "$n"); done
 }
+# changed N PART: layer N's reason "PART: sha256:… -> sha256:…" as --explain
+# gave it (for digests only kiln computes: a layer's spec, the accounts),
+# checked to name two different digests.
+changed() {
+  local line re='^(sha256:[0-9a-f]{64}) -> (sha256:[0-9a-f]{64})$'
+  line=$(awk -v n="$1" -v p="    $2: " '
+    /^layer / { on = ($2 == n) }
+    on && index($0, p) == 1 { print substr($0, 5) }' <<<"$EXPLAIN")
+  [[ -n $line ]] || fail "layer $1 has no reason '$2: ...' in:"$'\n'"$EXPLAIN"
+  [[ ${line#"$2: "} =~ $re ]] || fail "layer $1's reason is not '$2: OLD -> NEW' digests: $line"
+  assert_ne "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "the two digests of layer $1's $2"
+  echo "$line"
+}
 
 # expect_explain WHAT: EXPLAIN is "cached" for every layer without WHY[n], and
-# "rebuilt, because" with WHY[n]'s lines (indented) for the others.
+# "rebuilt, because" with WHY[n]'s lines (indented) for the others; --json's
+# "cached" agrees.
 expect_explain() {
-  local n out=
+  local n out='' cached
   for ((n = 1; n <= ${#L[@]}; n++)); do
     if [[ -z ${WHY[n]:-} ]]; then
       out+="layer $n ${L[n - 1]}: cached"$'\n'
@@ -151,6 +143,12 @@ expect_explain() {
     fi
   done
   assert_eq "${out%$'\n'}" "$EXPLAIN" "--explain after: $1"
+  cached=$(jq -r '[.layers[] | select(.fromBase | not) | .cached] | map(tostring) | join(" ")' "$T/rb.json")
+  out=
+  for ((n = 1; n <= ${#L[@]}; n++)); do
+    if [[ -z ${WHY[n]:-} ]]; then out+="true "; else out+="false "; fi
+  done
+  assert_eq "${out% }" "$cached" "--json cached after: $1"
 }
 # The same keys as before for the layers without a reason, others new.
 expect_keys() {
@@ -163,7 +161,6 @@ expect_keys() {
     fi
   done
 }
-
 # The same keys as before for every layer (a damaged entry is rebuilt under
 # its own key).
 same_keys() {
@@ -182,14 +179,13 @@ cold() {
   d=$(build_digest --store "$T/cold/$ncold" build "$TPL" "$@")
   assert_eq "$d" "$DIGEST" "$what: the warm build's digest vs a cold build's"
 }
-# Every layer of the image came from (or went into) the entry of its key.
+# Every layer of the image came from (or went into) the entry of its key,
+# which names the key and the layer's blob.
 expect_entries() {
   local n digests
-  # The template's own layers are the last ones (base layers come first).
-  mapfile -t digests < <("$KILN" --store "$S" inspect "$IMAGE" --json | jq -r '.layers[].digest' | tail -n "${#L[@]}")
-  assert_eq "${#L[@]}" "${#digests[@]}" "layers of $IMAGE"
+  mapfile -t digests < <(jq -r '.layers[] | select(.fromBase | not) | .digest' "$T/rb.json")
   for ((n = 1; n <= ${#L[@]}; n++)); do
-    assert_eq "${digests[n - 1]}" "$(jq -r .record.blob.digest "$(entry_of "${NEW[n]}")")" "$1: the entry of layer $n names its blob"
+    assert_entry "$S" "${NEW[n]}" "${digests[n - 1]}" "$1: layer $n"
   done
 }
 # all_cached WHAT DIGEST ARGS...: a rebuild with ARGS hits every layer and
@@ -287,22 +283,19 @@ expect_entries "--source-date-epoch 1700000000"
 all_cached "the default build date again: the earlier entries" "$D_MODE"
 
 rebuild "the compression level" --compression-level 9
-# The default level as kiln records it (see cache_default_level.sh).
-GZ_DEFAULT=$(old_part 1 compression)
-[[ $GZ_DEFAULT == gzip/* ]] || fail "the default compression part: $GZ_DEFAULT"
-WHY[1]="compression: $GZ_DEFAULT -> gzip/9"
-for n in 2 3 4 5; do WHY[n]="$(below "$n")"$'\n'"compression: $GZ_DEFAULT -> gzip/9"; done
+WHY[1]="compression: gzip/6 -> gzip/9"  # the level used, the default 6 included
+for n in 2 3 4 5; do WHY[n]="$(below "$n")"$'\n'"compression: gzip/6 -> gzip/9"; done
 expect_explain "--compression-level 9"
 expect_keys "--compression-level 9"
 cold "--compression-level 9" --compression-level 9
 assert_ne "$D_MODE" "$DIGEST" "gzip level 9 gives other layer bytes here"
 all_cached "the default level again: the earlier entries" "$D_MODE"
 
+all_cached "the default level spelled out (6): the same entries" "$D_MODE" --compression-level 6
+
 rebuild "the compression" --compression zstd
-ZS_DEFAULT=$(new_part 1 compression)
-[[ $ZS_DEFAULT == zstd/* ]] || fail "the zstd compression part: $ZS_DEFAULT"
-WHY[1]="compression: $GZ_DEFAULT -> $ZS_DEFAULT"
-for n in 2 3 4 5; do WHY[n]="$(below "$n")"$'\n'"compression: $GZ_DEFAULT -> $ZS_DEFAULT"; done
+WHY[1]="compression: gzip/6 -> zstd/3"
+for n in 2 3 4 5; do WHY[n]="$(below "$n")"$'\n'"compression: gzip/6 -> zstd/3"; done
 expect_explain "--compression zstd"
 expect_keys "--compression zstd"
 cold "--compression zstd" --compression zstd
@@ -328,9 +321,7 @@ APP_HOME=/home/app2
 write_template
 rebuild "the accounts section"
 ACC=$(changed 5 accounts)
-assert_eq "$(old_part 5 accounts) $(new_part 5 accounts)" "$(old_part 4 accounts) $(new_part 4 accounts)" \
-  "the owned layer keys the same accounts digest as the accounts layer"
-[[ -z $(new_part 3 accounts) ]] || fail "the vendor layer (no owner names) should not depend on the accounts"
+assert_eq "$ACC" "$(changed 4 accounts)" "the owned layer's accounts part vs the accounts layer's"
 WHY[4]=$ACC
 WHY[5]="$ACC"$'\n'"$(below 5)"
 expect_explain "a user's home changed"
@@ -353,9 +344,9 @@ all_cached "after all that, a no-op" "$D_NOW"
 expect_keys "after all that, a no-op"
 
 # --- damaged cache entries: found, that layer rebuilt, the entry written again
-snapshot CUR CUR_PARTS
+CUR=("${LAST[@]}")
+for n in 2 3 4 5; do cp "$(entry_of "${CUR[n]}")" "$T/entry$n.orig"; done
 E2=$(entry_of "${CUR[2]}")
-cp "$E2" "$T/entry2.orig"
 perl -e 'open(my $f, "+<", $ARGV[0]) or die; my $at = int((-s $f) / 2); seek($f, $at, 0);
   read($f, my $c, 1); seek($f, $at, 0); print $f chr(ord($c) ^ 0x01); close($f)' "$E2"
 cmp -s "$E2" "$T/entry2.orig" && fail "the byte flip changed nothing"
@@ -367,7 +358,6 @@ assert_eq "$D_NOW" "$DIGEST" "digest after the flipped entry"
 assert_file_eq "$T/entry2.orig" "$E2" "the entry written again"
 
 E3=$(entry_of "${CUR[3]}")
-cp "$E3" "$T/entry3.orig"
 truncate -s $(($(stat -c %s "$E3") / 3)) "$E3"
 : >"$(entry_of "${CUR[5]}")"
 rebuild "a truncated and an empty cache entry"
@@ -377,9 +367,18 @@ expect_explain "entry of layer 3 truncated, of layer 5 empty"
 same_keys "entries truncated"
 assert_eq "$D_NOW" "$DIGEST" "digest after the truncated entries"
 assert_file_eq "$T/entry3.orig" "$E3" "the truncated entry written again"
-jq -e '.record.key' "$(entry_of "${CUR[5]}")" >/dev/null || fail "the empty entry was not written again"
+assert_file_eq "$T/entry5.orig" "$(entry_of "${CUR[5]}")" "the emptied entry written again"
 
-B4=$(jq -r .record.blob.digest "$(entry_of "${CUR[4]}")")
+# Another layer's entry copied under this key: not this key's, so a miss.
+cp "$T/entry3.orig" "$(entry_of "${CUR[4]}")"
+rebuild "another key's entry under a key's name"
+WHY[4]="the cache entry is gone (gc, or damaged)"
+expect_explain "layer 3's entry as layer 4's"
+same_keys "layer 3's entry as layer 4's"
+assert_eq "$D_NOW" "$DIGEST" "digest after another key's entry"
+assert_file_eq "$T/entry4.orig" "$(entry_of "${CUR[4]}")" "the entry written again"
+
+B4=$(jq -r '[.layers[] | select(.fromBase | not)][3].digest' "$T/rb.json")
 rm "$(blob_path "$S" "$B4")"
 rebuild "a cache entry whose blob is gone"
 WHY[4]="the cache entry is gone (gc, or damaged)"
@@ -406,6 +405,7 @@ assert_eq "$before" "$(stat -c '%s %.9Y %i' "$C/app.txt")" "size, mtime and inod
 A_NEW=$(sha256_of "$C/app.txt")
 assert_ne "$A_OLD" "$A_NEW" "the content"
 S_MAIN=$S
+MAIN_LAST=("${LAST[@]}")
 S=$S_COPY
 rebuild "build into the copied store"
 WHY[2]="file app.txt: $A_OLD -> $A_NEW"
@@ -414,6 +414,7 @@ expect_explain "app.txt changed, size and mtime kept (copied store)"
 cold "app.txt changed, size and mtime kept"
 D_SIX=$DIGEST
 S=$S_MAIN
+LAST=("${MAIN_LAST[@]}")
 rebuild "and into the original store"
 WHY[2]="file app.txt: $A_OLD -> $A_NEW"
 above 2
@@ -422,34 +423,30 @@ assert_eq "$D_SIX" "$DIGEST" "the original store's digest"
 
 # A stat cache written on another machine (a store restored on a CI runner,
 # where the checkout may have the same paths, inode numbers, sizes and times)
-# is not trusted. Its first line names the machine; plant a line for app.txt
-# with app.txt's stat now but its digest before the change.
+# is not trusted. Its first line names the machine. The store has entries for
+# app.txt as "ten" and as "six"; app.txt is "six", and its line in a stat
+# cache from another machine says "ten", with the file's stat as it is.
 step "the stat cache of another machine is not trusted"
-stat_line() {  # FILE DIGEST: the line kiln keeps for FILE
-  local st
-  read -r -a st < <(stat -c '%d %i %s %.9Y %.9Z' "$1")
-  echo "${2#sha256:} ${st[0]} ${st[1]} ${st[2]} ${st[3]/./} ${st[4]/./} $1"
-}
-SF=$S/kiln/cache/stat
-assert_eq "$(stat_line "$C/app.txt" "$A_NEW")" "$(grep -F " $C/app.txt" "$SF")" \
-  "kiln's stat cache line for app.txt (what the planted line imitates)"
-cp -p "$C/app.txt" "$T/app.ref"
 printf 'app data ten\n' >"$C/app.txt"
-touch -r "$T/app.ref" "$C/app.txt"
 A_TEN=$(sha256_of "$C/app.txt")
+rebuild "app.txt as ten"
+D_TEN=$DIGEST
+printf 'app data six\n' >"$C/app.txt"
+sleep 2.2  # older than the stat cache's racy window, so its line is one kiln would trust
+all_cached "app.txt as six again" "$D_SIX"
+SF=$S/kiln/cache/stat
 header=$(head -1 "$SF")
-[[ $header =~ ^kiln-stat-cache\ [0-9]+\ [0-9a-f]+$ ]] || fail "unexpected stat cache header: $header"
+line=$(grep -F " $C/app.txt" "$SF") || fail "the stat cache has no line for app.txt"
+assert_eq "${A_NEW#sha256:}" "${line%% *}" "the stat cache's digest of app.txt"
+[[ $header =~ ^kiln-stat-cache\ .*\ [0-9a-f]{16,}$ ]] || fail "unexpected stat cache header: $header"
 {
   echo "${header% *} 0123456789abcdef0123456789abcdef"
   grep -vF " $C/app.txt" "$SF" | tail -n +2
-  stat_line "$C/app.txt" "$A_NEW"
+  echo "${A_TEN#sha256:} ${line#* }"
 } >"$T/stat.planted"
 cp "$T/stat.planted" "$SF"
-rebuild "a stat cache from another machine"
-WHY[2]="file app.txt: $A_NEW -> $A_TEN"
-above 2
-expect_explain "app.txt changed under another machine's stat cache"
-cold "app.txt changed under another machine's stat cache"
+all_cached "a stat cache from another machine naming the other content" "$D_SIX"
+assert_ne "$D_TEN" "$DIGEST" "the image of what is on disk, not of what the other machine's stat cache says"
 [[ $(head -1 "$SF") == "$header" ]] || fail "the stat cache was not written again for this machine"
 
 # --- the base: a store image rebuilt to another digest
@@ -481,11 +478,10 @@ EOF2
 B1=$(build_digest --store "$S" build "$C/base.yaml")
 TPL=$C/on-base.yaml
 L=(first second)
-IMAGE=onbase:1.0.0
+LAST=()
 rebuild "on the base, first build"
 WHY[1]="not built before" WHY[2]="not built before"
 expect_explain "onbase's first build"
-assert_eq "base:$B1" "$(new_part 1 below)" "the first layer's below part names the base"
 B2=$(build_digest --store "$S" build "$C/base.yaml" --replace --set V=two)
 assert_ne "$B1" "$B2" "the rebuilt base"
 rebuild "on the rebuilt base"

@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# Known bug: the layer cache key records the compression level as given on
-# the command line, 0 when none is, not the level used. A build without
-# --compression-level and one with the default level spelled out (gzip 6,
-# zstd 3) write the same bytes, but have different keys: every layer is
-# rebuilt ("compression: gzip/0 -> gzip/6"), and the cache keeps two entries
-# for each layer. (Bytes are right; the cache misses for nothing, and
-# --explain names a level that does not exist.)
-# Expected: the key holds the effective level, so both builds hit the same
-# entries.
+# The layer cache key holds the compression level used, not the level given:
+# a build without --compression-level and one with the default spelled out
+# (gzip 6, zstd 3) write the same bytes and hit the same entries. (A
+# regression: the key once held the level as given, 0 when none was, so every
+# layer was rebuilt, "compression: gzip/0 -> gzip/6", and kept twice.)
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 need_tool jq

@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Known bug: --explain names a file inside a copied folder with a double
-# slash when the template's src ends in "/" (the README's own example,
-# `{src: conf/, dest: /etc/hello/}`): "file conf//b.conf: added" instead of
-# "file conf/b.conf: added". The key part's name is made by joining the src
-# as written and the file's name with another "/".
-# Expected: the path as it is in the context, one slash between the parts.
+# --explain names a file inside a copied folder by its path in the context,
+# one slash between the parts, also when the template's src ends in "/" (the
+# README's own example, `{src: conf/, dest: /etc/hello/}`): "file
+# conf/b.conf: added". (A regression: it once said "file conf//b.conf".)
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 

@@ -66,13 +66,16 @@ needed_blobs() {
       fi
     done | LC_ALL=C sort -u
 }
-# The blobs the cache entries in kiln/cache/layers name.
-cached_blobs() {
-  local f
-  for f in "$1"/kiln/cache/layers/*; do
-    jq -r '.record.blob.digest' "$f" | sed 's/^sha256://'
-  done | LC_ALL=C sort -u
+# bj ARGS...: `kiln ARGS --json` (a build into $S), prints the digest; each
+# layer it made or reused is "KEY BLOB" in $T/built-layers (its cache entry
+# names that blob).
+bj() {
+  "$KILN" --store "$S" "$@" --json >"$T/bj.json" 2>"$T/bj.err" || fail "build failed: kiln $*"$'\n'"$(cat "$T/bj.err")"
+  jq -r '.layers[] | select(.fromBase | not) | "\(.cacheKey) \(.digest)"' "$T/bj.json" >>"$T/built-layers"
+  jq -r .digest "$T/bj.json"
 }
+# The blobs the cache entries of all builds into $S name (hex).
+cached_blobs() { cut -d' ' -f2 "$T/built-layers" | sed 's/^sha256://' | LC_ALL=C sort -u; }
 all_blobs() { find "$1/blobs/sha256" -type f ! -name '.tmp-*' -printf '%f\n' | LC_ALL=C sort; }
 age_blobs() { find "$1/blobs/sha256" -type f -exec touch -d '2 days ago' {} +; }
 sizes_of() {  # STORE: the total size of the blobs named on stdin
@@ -92,16 +95,16 @@ numbers() {  # the report without dryRun, for comparing a dry run with the real 
 
 step "a store: a signed image on a store base, the base replaced, an image replaced"
 "$KILN" keygen --out "$T/key" >/dev/null 2>&1 || fail "kiln keygen failed"
-B1=$(build_digest --store "$S" build "$C/base.yaml")
-DA=$(build_digest --store "$S" build "$C/app.yaml" --sign "$T/key.key" 2>/dev/null)
+B1=$(bj build "$C/base.yaml")
+DA=$(bj build "$C/app.yaml" --sign "$T/key.key")
 k sbom gapp:1.0.0 >"$T/sbom.before" || fail "kiln sbom before gc"
 k sbom gapp:1.0.0 --format cyclonedx >"$T/cdx.before" || fail "kiln sbom --format cyclonedx before gc"
-B2=$(build_digest --store "$S" build "$C/base.yaml" --replace --set V=two)
+B2=$(bj build "$C/base.yaml" --replace --set V=two)
 assert_ne "$B1" "$B2" "the replaced base"
 head -c 3000 /dev/urandom >"$C/data.bin"
-DS1=$(build_digest --store "$S" build "$C/solo.yaml")
+DS1=$(bj build "$C/solo.yaml")
 head -c 3000 /dev/urandom >"$C/data.bin"
-DS2=$(build_digest --store "$S" build "$C/solo.yaml" --replace)
+DS2=$(bj build "$C/solo.yaml" --replace)
 assert_ne "$DS1" "$DS2" "the replaced solo image"
 jq -e '[.manifests[].annotations["org.opencontainers.image.ref.name"]] | map(select(endswith(".sig") or endswith(".att"))) | length == 2' \
   "$S/index.json" >/dev/null || fail "the signed image should have a .sig and an .att in the index"
@@ -120,7 +123,9 @@ echo new >"$S/kiln/tmp/spool-new"
 echo partial >"$S/blobs/sha256/.tmp-interrupted" && touch -d '2 days ago' "$S/blobs/sha256/.tmp-interrupted"
 
 NEEDED=$(needed_blobs "$S")
-CACHED=$(cached_blobs "$S")
+assert_eq "$(find "$S/kiln/cache/layers" -type f | wc -l)" "$(cut -d' ' -f1 "$T/built-layers" | sort -u | wc -l)" \
+  "cache entries: one for each layer built"
+CACHED=$(cached_blobs)
 KEEP=$(LC_ALL=C sort -u <<<"$NEEDED"$'\n'"$CACHED")
 GONE=$(LC_ALL=C comm -23 <(all_blobs "$S") <(echo "$KEEP"))
 assert_eq 6 "$(wc -l <<<"$GONE")" "unreferenced blobs: the replaced gbase's and solo's manifest, config and build record"
@@ -210,24 +215,15 @@ step "five builds of solo: four layers only the cache keeps"
 S=$T/lru
 DATA=()
 DIG=()
+E=()
 for i in 1 2 3 4 5; do
   head -c 50000 /dev/urandom >"$T/data$i"
   cp "$T/data$i" "$C/data.bin"
-  DIG[i]=$(build_digest --store "$S" build "$C/solo.yaml" --replace)
-  DATA[i]=$(k inspect solo:1.0.0 --json | jq -r '.layers[0].digest')
+  DIG[i]=$(bj build "$C/solo.yaml" --replace)
+  DATA[i]=$(jq -r '.layers[0].digest' "$T/bj.json")
+  E[i]=$S/kiln/cache/layers/$(jq -r '.layers[0].cacheKey | ltrimstr("sha256:")' "$T/bj.json")
+  [[ -f ${E[i]} ]] || fail "no cache entry for data$i's key"
 done
-entry_for() {  # BLOB DIGEST: the cache entry that names it
-  local f
-  for f in "$S"/kiln/cache/layers/*; do
-    if [[ $(jq -r .record.blob.digest "$f") == "$1" ]]; then
-      echo "$f"
-      return
-    fi
-  done
-  fail "no cache entry names $1"
-}
-E=()
-for i in 1 2 3 4 5; do E[i]=$(entry_for "${DATA[i]}"); done
 assert_eq 5 "$(find "$S/kiln/cache/layers" -type f | wc -l)" "cache entries"
 SZ=()
 for i in 1 2 3 4 5; do SZ[i]=$(stat -c %s "$(blob_path "$S" "${DATA[i]}")"); done

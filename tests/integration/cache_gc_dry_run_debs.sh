@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
-# Known bug: `kiln store gc --dry-run` does not report what gc then does in a
-# store with Debian packages. The file lists of cached .debs
-# (kiln/cache/deb-files/SHA.json) go with their .deb: the real run keeps a
-# list while its .deb stays, but the dry run judges the list by its own mtime,
-# which no build refreshes (a build touches the .deb it uses, not the list).
-# So a package used every day but first fetched more than --keep-days ago is
-# counted in the dry run's filesRemoved and fileBytesRemoved, and the real
-# run removes nothing of it.
-# Expected: the dry run's numbers are the real run's.
+# `kiln store gc --dry-run` reports what gc then does in a store with Debian
+# packages: a package used every day but first fetched more than --keep-days
+# ago keeps its file list (kiln/cache/deb-files/SHA.json, which no build
+# refreshes) as long as its .deb stays, in the dry run as in the real run. (A
+# regression: the dry run once judged the list by its own mtime and counted
+# it in filesRemoved, which the real run then did not remove.)
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=/dev/null

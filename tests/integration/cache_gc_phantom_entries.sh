@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
-# Known bug: kiln store gc counts a cache entry whose blob is not in the store
-# as if the blob were there. Such entries are useless (a build treats them as
-# misses) but common: a CI job that saves and restores only kiln/cache, or a
-# store whose blobs went. gc keeps them, reports their blobs' sizes as the
-# cache's ("cache 100 kB of …" with no cached blob in the store), and, under
-# --max-cache-size, evicts real entries to make room for them: the newest
-# phantom entries crowd out an older entry whose layer is in the store, and
-# that layer's blob is deleted.
-# Expected: an entry whose blob is missing keeps nothing and counts nothing
-# (cacheBytes is the size of blobs present that only the cache keeps); the
-# real entry fits the cap and is kept with its blob.
+# kiln store gc does not count a cache entry whose blob is not in the store:
+# such entries are useless (a build treats them as misses) but common — a CI
+# job that saves and restores only kiln/cache, or a store whose blobs went.
+# cacheBytes is the size of the blobs present that only the cache keeps, and
+# under --max-cache-size they do not crowd out an older entry whose layer is
+# in the store. (A regression: gc once kept them, reported their sizes as the
+# cache's, and evicted the real entry and deleted its blob to make room.)
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 need_tool jq
@@ -25,11 +21,12 @@ layers:
     files:
       - {src: data.bin, dest: /data.bin}
 EOF
-# build STORE: solo from 50 kB of new random data; prints the layer's digest.
+# build STORE: solo from 50 kB of new random data; prints the layer's digest
+# and cache key.
 build() {
   head -c 50000 /dev/urandom >"$C/data.bin"
-  build_digest --store "$1" build "$C/solo.yaml" --replace >/dev/null
-  "$KILN" --store "$1" inspect solo:1.0.0 --json | jq -r '.layers[0].digest'
+  build_json "$T/build.json" --store "$1" build "$C/solo.yaml" --replace
+  jq -r '.layers[0] | "\(.digest) \(.cacheKey)"' "$T/build.json"
 }
 
 step "store A: two cache entries; only kiln/cache is copied to store B"
@@ -41,13 +38,10 @@ mkdir -p "$B/kiln"
 cp -a "$A/kiln/cache" "$B/kiln/cache"
 
 step "store B: an entry of its own, only the cache keeps its blob"
-REAL=$(build "$B")
+read -r REAL KEY < <(build "$B")
 build "$B" >/dev/null
-E_REAL=
-for f in "$B"/kiln/cache/layers/*; do
-  [[ $(jq -r .record.blob.digest "$f") == "$REAL" ]] && E_REAL=$f
-done
-[[ -n $E_REAL ]] || fail "no entry for $REAL"
+E_REAL=$B/kiln/cache/layers/${KEY#sha256:}
+[[ -f $E_REAL ]] || fail "no entry for $KEY"
 SIZE=$(stat -c %s "$(blob_path "$B" "$REAL")")
 find "$B/blobs" -type f -exec touch -d '2 days ago' {} +
 touch -d '1 day ago' "$E_REAL"  # the copied entries are newer

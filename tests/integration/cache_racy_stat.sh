@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
-# Known bug: the stat cache (kiln/cache/stat) trusts a remembered digest when
-# a file's (device, inode, size, mtime, ctime) are unchanged, even when the
-# file was changed in the same timestamp tick as the build that hashed it
-# ("racily clean", as git calls it). On a file system with one-second
-# timestamps (ext4 with 128-byte inodes, ext2/3, and on older kernels any file
-# system within a clock tick), a script that writes a file, builds, rewrites
-# it with content of the same size and builds again within the second gets
-# the first content's layer from the cache: another image than a cold build
-# of what is on disk, and --explain says "cached".
-# Expected: a file whose mtime or ctime is not older than the moment it was
-# hashed (or the stat cache was written) is hashed again, so the second build
-# rebuilds the layer ("file app.txt: A -> B") and matches the cold build.
+# A file changed in the same timestamp tick as the build that hashed it
+# ("racily clean", as git calls it) is hashed again, not taken from the stat
+# cache (kiln/cache/stat) by its unchanged (device, inode, size, mtime,
+# ctime). On a file system with one-second timestamps (ext4 with 128-byte
+# inodes, ext2/3; on older kernels any file system within a clock tick), a
+# script that writes a file, builds, rewrites it with content of the same size
+# and builds again within the second must get the new content's layer
+# ("file app.txt: A -> B") and the cold build's image. (A regression: kiln
+# once said "cached" and gave the first content's image.)
 # Needs root to loop-mount a small ext4 with 128-byte inodes; skipped (exit
 # 77) where that is not possible.
 # shellcheck source=../lib.sh

@@ -95,10 +95,17 @@ step "build with --cache-to: every layer pushed"
 D=$(cut -d' ' -f2 "$T/to1.out")
 assert_contains "$(cat "$T/to1.err")" "cache: 4 layers pushed to $CACHE (" "the --cache-to report"
 assert_contains "$(cat "$T/to1.err")" "), 0 already there" "the --cache-to report"
-mapfile -t LAYERS < <("$KILN" --store "$S" inspect rcache:1.0.0 --json | jq -c '.layers[] | {digest, mediaType, size}')
+
+step "a second --cache-to: all already there, nothing uploaded"
+build_json "$T/to2.json" --store "$S" build "$TPL" --cache-to "$CACHE"
+assert_eq "$D" "$(jq -r .digest "$T/to2.json")" "digest"
+assert_eq "{\"to\":{\"bytesUploaded\":0,\"present\":4,\"pushed\":0,\"repository\":\"$CACHE\"}}" \
+  "$(jq -c -S .cache "$T/to2.json")" "--json cache of the second --cache-to"
+mapfile -t LAYERS < <(jq -c '.layers[] | {digest, mediaType, size}' "$T/to2.json")
 assert_eq 4 "${#LAYERS[@]}" "layers of rcache"
-KEYS=()
-for n in 1 2 3 4; do KEYS[n]=$(checked_key "$S" "$TPL" "${L[n - 1]}"); done
+KEYS=("")  # from index 1
+while read -r key; do KEYS+=("$key"); done < <(cache_keys "$T/to2.json")
+for n in 1 2 3 4; do assert_entry "$S" "${KEYS[n]}" "$(jq -r .digest <<<"${LAYERS[n - 1]}")" "layer $n"; done
 assert_eq "$(for n in 1 2 3 4; do echo "kc-${KEYS[n]#sha256:}"; done | LC_ALL=C sort)" "$(tags_of "$NS/cache")" \
   "the cache repository's tags: kc-<key hex> for each layer"
 
@@ -117,11 +124,7 @@ for n in 1 2 3 4; do
   assert_file_eq "$(blob_path "$S" "$(jq -r .digest <<<"${LAYERS[n - 1]}")")" "$T/layer$n" "$tag: the layer blob"
 done
 
-step "a second --cache-to: all already there, nothing uploaded"
-build_json "$T/to2.json" --store "$S" build "$TPL" --cache-to "$CACHE"
-assert_eq "$D" "$(jq -r .digest "$T/to2.json")" "digest"
-assert_eq "{\"to\":{\"bytesUploaded\":0,\"present\":4,\"pushed\":0,\"repository\":\"$CACHE\"}}" \
-  "$(jq -c -S .cache "$T/to2.json")" "--json cache of the second --cache-to"
+step "again through the counting proxy: no upload request at all"
 proxy_reset "$REG_FAULTY"
 "$KILN" --store "$S" build "$TPL" --cache-to "docker://$REG_FAULTY/$NS/cache" >/dev/null 2>"$T/to3.err" ||
   fail "--cache-to through the proxy failed: $(cat "$T/to3.err")"
@@ -178,13 +181,15 @@ assert_store_clean "$E3"
 # the image D; the store is clean and holds the good entries.
 ntamper=0
 tampered() {
-  local repo=$1 what=$2 msg=$3 store n
+  local repo=$1 what=$2 msg=$3 store n line
   ntamper=$((ntamper + 1))
   store=$T/tampered-$ntamper
   "$KILN" --store "$store" build "$TPL" --cache-from "docker://$REG_PLAIN/$repo" --explain >"$T/tp.out" 2>"$T/tp.err" ||
     fail "$what: the build failed: $(cat "$T/tp.err")"
   assert_eq "rcache:1.0.0 $D" "$(cat "$T/tp.out")" "$what: the image"
-  assert_contains "$(cat "$T/tp.err")" "kiln: warning: docker://$REG_PLAIN/$repo: $msg; building without the remote cache" "$what: the warning"
+  line=$(grep "^kiln: warning: docker://$REG_PLAIN/$repo: " "$T/tp.err") || fail "$what: no warning: $(cat "$T/tp.err")"
+  assert_contains "$line" ": $msg" "$what: the warning"
+  [[ $line == *"; building without the remote cache" ]] || fail "$what: the warning's end: $line"
   assert_eq "$(not_built_before)" "$(explain_of "$T/tp.err")" "$what: --explain"
   assert_store_clean "$store"
   for n in 1 2 3 4; do
