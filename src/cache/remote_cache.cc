@@ -22,33 +22,72 @@ std::string RemoteCache::Describe() const {
   return "docker://" + client_.host() + "/" + repo_;
 }
 
+namespace {
+
+constexpr char kKeyAnnotation[] = "dev.kiln.cache-key";
+
+// Why an artifact under a key's tag cannot be that key's layer; "" if it can.
+std::string Unusable(const RegistryClient::FetchedManifest& fetched,
+                     const Digest& key, const std::string& what,
+                     Manifest* out) {
+  try {
+    *out = Manifest::Parse(fetched.bytes, what);
+  } catch (const Error& e) {
+    return e.message();
+  }
+  if (out->artifact_type != kRemoteCacheArtifactType ||
+      out->layers.size() != 2 ||
+      out->layers[1].media_type != kRemoteCacheEntryMediaType)
+    return "not a kiln layer-cache artifact (of this kiln version)";
+  auto named = out->annotations.find(kKeyAnnotation);
+  if (named == out->annotations.end() || named->second != key.ToString())
+    return "it is another key's artifact";
+  return "";
+}
+
+}  // namespace
+
 std::optional<CachedLayer> RemoteCache::Fetch(const Digest& key,
                                               const LayerCache& local) {
   if (disabled_) return std::nullopt;
   std::string what = Describe() + ":" + RemoteCacheTag(key);
+  // A damaged or foreign artifact is a miss for its key; a registry that
+  // cannot be used is not asked again. Either way the layer is built.
+  auto ignore = [&](const std::string& why) -> std::optional<CachedLayer> {
+    ++counts_.misses;
+    if (warn_) warn_(what + ": " + why + "; the layer is built instead");
+    return std::nullopt;
+  };
   try {
     auto fetched = client_.GetManifest(repo_, RemoteCacheTag(key));
     if (!fetched) {
       ++counts_.misses;
       return std::nullopt;
     }
-    Manifest m = Manifest::Parse(fetched->bytes, what);
-    if (m.artifact_type != kRemoteCacheArtifactType || m.layers.size() != 2 ||
-        m.layers[1].media_type != kRemoteCacheEntryMediaType) {
-      throw UserError(what + " is not a kiln layer-cache artifact");
+    Manifest m;
+    if (std::string why = Unusable(*fetched, key, what, &m); !why.empty())
+      return ignore(why);
+    std::string raw;
+    try {
+      raw = client_.ReadBlob(repo_, m.layers[1], 1 << 30);
+    } catch (const Error& e) {
+      return ignore(e.message());
     }
-    std::string raw = client_.ReadBlob(repo_, m.layers[1], 1 << 30);
     auto blob = LayerCache::BlobOf(raw, key);
-    auto named = m.annotations.find("dev.kiln.cache-key");
-    if (!blob || named == m.annotations.end() ||
-        named->second != key.ToString() || blob->digest != m.layers[0].digest ||
+    if (!blob || blob->digest != m.layers[0].digest ||
         blob->size != m.layers[0].size) {
-      throw UserError(what +
-                      ": its cache entry is damaged or does not "
-                      "describe its layer (or is another key's)");
+      return ignore(
+          "its cache entry is damaged, another key's, or does not describe "
+          "its layer");
     }
     if (!store_.layout().HasBlob(blob->digest)) {
-      client_.DownloadBlob(repo_, *blob, store_.layout());
+      try {
+        client_.DownloadBlob(repo_, *blob, store_.layout());
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::kUser || !e.retryable())
+          return ignore(e.message());
+        throw;
+      }
       counts_.bytes_down += static_cast<uint64_t>(blob->size);
     }
     local.PutRaw(key, raw);
@@ -75,9 +114,13 @@ void RemoteCache::Push(const std::vector<Digest>& keys,
   for (const Digest& key : keys) {
     if (!done.insert(key.hex()).second) continue;
     std::string tag = RemoteCacheTag(key);
-    if (client_.ManifestDigest(repo_, tag)) {
-      ++counts_.present;
-      continue;
+    if (auto there = client_.GetManifest(repo_, tag)) {
+      Manifest m;
+      if (Unusable(*there, key, Describe() + ":" + tag, &m).empty()) {
+        ++counts_.present;
+        continue;
+      }
+      // A damaged or foreign artifact under this key's tag: replaced.
     }
     auto raw = local.Raw(key);
     auto blob = raw ? LayerCache::BlobOf(*raw, key) : std::nullopt;
@@ -109,7 +152,7 @@ void RemoteCache::Push(const std::vector<Digest>& keys,
     m.config = *empty;
     m.layers = {*blob,
                 client_.UploadBytes(repo_, *raw, kRemoteCacheEntryMediaType)};
-    m.annotations["dev.kiln.cache-key"] = key.ToString();
+    m.annotations[kKeyAnnotation] = key.ToString();
     client_.PutManifest(repo_, tag, CanonicalJson(m.ToJson()),
                         media::kManifest);
     store_.RecordBlobSources(client_.host(), repo_, {blob->digest});

@@ -64,7 +64,8 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
   } else if (binary) {
     return std::nullopt;
   }
-  if (s.empty() || s.find_first_not_of("0123456789.") != std::string::npos ||
+  if (s.find_first_of("0123456789") == std::string::npos ||
+      s.find_first_not_of("0123456789.") != std::string::npos ||
       std::count(s.begin(), s.end(), '.') > 1)
     return std::nullopt;
   double value = std::strtod(s.c_str(), nullptr) * unit;

@@ -19,6 +19,8 @@ TEST(Strings, ByteSizes) {
   EXPECT_EQ(ParseByteSize("-1"), std::nullopt);
   EXPECT_EQ(ParseByteSize("1.2.3"), std::nullopt);
   EXPECT_EQ(ParseByteSize("10i"), std::nullopt);
+  EXPECT_EQ(ParseByteSize("."), std::nullopt);
+  EXPECT_EQ(ParseByteSize(".5k"), 500u);
 }
 
 }  // namespace

@@ -55,6 +55,7 @@ E=$T/empty
 "$KILN" --store "$E" build "$T/y/kiln.yaml" --cache-from "docker://$CACHE" --explain >"$T/y.out" 2>"$T/y.err" ||
   fail "the build failed: $(cat "$T/y.err")"
 assert_eq "keytest:1.0.0 $DY" "$(cat "$T/y.out")" "y built with --cache-from vs a cold build of y"
-assert_contains "$(cat "$T/y.err")" "kiln: warning: docker://$CACHE: " "a warning about the mismatched artifact"
+assert_contains "$(cat "$T/y.err")" "kiln: warning: docker://$CACHE:kc-${KY#sha256:}: it is another key's artifact; the layer is built instead" \
+  "a warning about the mismatched artifact"
 assert_contains "$(cat "$T/y.err")" "layer 2 app: rebuilt, because" "y's app layer"
 assert_entry "$E" "$KY" "$(jq -r '.layers[1].digest' "$T/y.json")" "y's app layer in the store built with --cache-from"

@@ -10,7 +10,9 @@
 # the rest. A damaged artifact (not kiln's, an entry that does not describe
 # its layer, a damaged entry, a layer blob that arrives with other bytes) and
 # an unreachable registry are a warning and a rebuild: the same digest,
-# nothing bad stored. --creds, --insecure and --ca-file apply to the cache's
+# nothing bad stored (a damaged artifact is a miss for its key alone; an
+# unreachable registry is not asked again); a later --cache-to replaces a
+# damaged artifact. --creds, --insecure and --ca-file apply to the cache's
 # registry. `kiln push` of an image from --cache-from to another repository
 # of that registry mounts its layers. A tag, a digest, a store or oci:
 # reference as --cache-to / --cache-from: exit 1, nothing built.
@@ -177,7 +179,8 @@ done
 assert_store_clean "$E3"
 
 # tampered REPO WHAT MESSAGE: a build into a fresh store with --cache-from
-# docker://REG_PLAIN/REPO warns with MESSAGE, rebuilds every layer and makes
+# docker://REG_PLAIN/REPO warns with MESSAGE about layer 1's artifact (a miss
+# for that key alone; the repository holds no other), rebuilds every layer and makes
 # the image D; the store is clean and holds the good entries.
 ntamper=0
 tampered() {
@@ -187,9 +190,11 @@ tampered() {
   "$KILN" --store "$store" build "$TPL" --cache-from "docker://$REG_PLAIN/$repo" --explain >"$T/tp.out" 2>"$T/tp.err" ||
     fail "$what: the build failed: $(cat "$T/tp.err")"
   assert_eq "rcache:1.0.0 $D" "$(cat "$T/tp.out")" "$what: the image"
-  line=$(grep "^kiln: warning: docker://$REG_PLAIN/$repo: " "$T/tp.err") || fail "$what: no warning: $(cat "$T/tp.err")"
+  # A damaged artifact is a miss for its key alone: the warning names its tag.
+  line=$(grep "^kiln: warning: docker://$REG_PLAIN/$repo:kc-${KEYS[1]#sha256:}: " "$T/tp.err") ||
+    fail "$what: no warning naming layer 1's artifact: $(cat "$T/tp.err")"
   assert_contains "$line" ": $msg" "$what: the warning"
-  [[ $line == *"; building without the remote cache" ]] || fail "$what: the warning's end: $line"
+  [[ $line == *"; the layer is built instead" ]] || fail "$what: the warning's end: $line"
   assert_eq "$(not_built_before)" "$(explain_of "$T/tp.err")" "$what: --explain"
   assert_store_clean "$store"
   for n in 1 2 3 4; do
@@ -214,12 +219,12 @@ craft() {
 step "tampered: not a kiln artifact"
 craft "$NS/t-type" "$T/t-type.json" "$T/entry1" "$T/layer1" '.artifactType = "application/vnd.example.other+json"'
 tampered "$NS/t-type" "another artifact type" \
-  "docker://$REG_PLAIN/$NS/t-type:kc-${KEYS[1]#sha256:} is not a kiln layer-cache artifact"
+  "not a kiln layer-cache artifact (of this kiln version)"
 
 step "tampered: the entry describes another layer blob"
 craft "$NS/t-other" "$T/t-other.json" "$T/entry1" "$T/layer2"
 tampered "$NS/t-other" "an entry of another blob" \
-  "docker://$REG_PLAIN/$NS/t-other:kc-${KEYS[1]#sha256:}: its cache entry is damaged or does not describe its layer"
+  "its cache entry is damaged, another key's, or does not describe its layer"
 
 step "tampered: a damaged entry"
 cp "$T/entry1" "$T/entry1.bad"
@@ -228,7 +233,7 @@ cmp -s "$T/entry1" "$T/entry1.bad" && perl -pi -e 's/"diffId":"sha256:0/"diffId"
 cmp -s "$T/entry1" "$T/entry1.bad" && fail "the entry was not changed"
 craft "$NS/t-seal" "$T/t-seal.json" "$T/entry1.bad" "$T/layer1"
 tampered "$NS/t-seal" "a damaged entry" \
-  "docker://$REG_PLAIN/$NS/t-seal:kc-${KEYS[1]#sha256:}: its cache entry is damaged or does not describe its layer"
+  "its cache entry is damaged, another key's, or does not describe its layer"
 
 step "tampered: the layer blob arrives with other bytes (the proxy lies)"
 L1=$(jq -r .digest <<<"${LAYERS[0]}")
@@ -308,3 +313,12 @@ done
 assert_eq "$FP" "$(store_fingerprint "$S")" "the store after refused cache flags"
 assert_eq "$(for n in 1 2 3 4; do echo "kc-${KEYS[n]#sha256:}"; done | LC_ALL=C sort)" "$(tags_of "$NS/cache")" \
   "the cache repository after all that"
+
+step "--cache-to replaces a damaged or foreign artifact under a key's tag"
+build_json "$T/repair.json" --store "$S" build "$TPL" --cache-to "docker://$REG_PLAIN/$NS/t-type"
+assert_eq "4 0" "$(jq -r '"\(.cache.to.pushed) \(.cache.to.present)"' "$T/repair.json")" \
+  "pushed present (layer 1's artifact was another type)"
+build_json "$T/repaired.json" --store "$T/after-repair" build "$TPL" --cache-from "docker://$REG_PLAIN/$NS/t-type"
+assert_eq "$D 4 0" "$(jq -r '"\(.digest) \(.cache.from.hits) \(.cache.from.misses)"' "$T/repaired.json")" \
+  "--cache-from the repaired repository: digest hits misses"
+assert_not_contains "$(cat "$T/repaired.json.stderr")" "the layer is built instead" "no warning once repaired"
