@@ -184,6 +184,7 @@ struct Step {
   LayerSpec spec;
   bool accounts = false;
   KeyParts parts;
+  std::string parts_json;  // what the key is the digest of
   Digest key;
   std::optional<CachedLayer> hit;
   std::optional<LayerPlan> plan;
@@ -370,12 +371,29 @@ BuildResult Build(const BuildOptions& options, const Store& store,
     return *lower;
   };
   std::string scope = AbsolutePath(options.load.path);
+  // Each layer's own parts (a walk of its files, hashing what changed) at
+  // once; the chain of keys ("below") is filled in as the steps are taken.
+  // (Declared before the pool: its tasks use it until the pool is joined.)
+  const KeyContext own = kc;  // the loop below moves kc.below on
+  ThreadPool keying(std::min<int>(
+      DefaultThreads(), std::max<int>(1, static_cast<int>(steps.size()))));
+  std::vector<std::future<void>> keyed(steps.size());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].accounts) continue;
+    keyed[i] = keying.Submit(
+        [&, i] { steps[i].parts = LayerKeyParts(steps[i].spec, own); });
+  }
   for (size_t i = 0; i < steps.size(); ++i) {
     Step& s = steps[i];
     std::string name = s.accounts ? "accounts" : s.spec.name;
-    s.parts = s.accounts ? AccountsKeyParts(t.accounts, kc)
-                         : LayerKeyParts(s.spec, kc);
-    s.key = s.parts.Key();
+    if (s.accounts) {
+      s.parts = AccountsKeyParts(t.accounts, kc);
+    } else {
+      keyed[i].get();
+      s.parts.Set("below", kc.below);
+    }
+    s.parts_json = s.parts.ToJson();
+    s.key = Sha256Of(s.parts_json);
     s.hit = cache.Get(s.key, false);
     bool remote = false;
     if (!s.hit && options.cache_from) {
@@ -403,12 +421,12 @@ BuildResult Build(const BuildOptions& options, const Store& store,
     }
     if (observer) {
       std::vector<std::string> why;
-      if (!s.hit) {
+      if (!s.hit && observer->Explains()) {
         std::optional<KeyParts> before = cache.Previous(scope + "\n" + name);
         why = before ? Changes(*before, s.parts)
                      : std::vector<std::string>{"not built before"};
       }
-      if (!s.hit && why.empty())
+      if (!s.hit && observer->Explains() && why.empty())
         why.push_back("the cache entry is gone (gc, or damaged)");
       if (remote) why.push_back("downloaded from the remote cache");
       observer->LayerCache(i, name, s.hit.has_value(), why);
@@ -479,7 +497,7 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   }
   // Only a build that got this far leaves its traces in the caches.
   for (const auto& s : steps)
-    cache.Remember(scope + "\n" + s.result.name, s.parts);
+    cache.Remember(scope + "\n" + s.result.name, s.parts_json);
   stat.Save();
 
   // 4. Config and manifest.

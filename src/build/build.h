@@ -76,6 +76,9 @@ class BuildObserver {
   // where it came from if not the local cache.
   virtual void LayerCache(size_t index, const std::string& name, bool hit,
                           const std::vector<std::string>& why) {}
+  // Whether LayerCache wants the reasons for a miss (working them out reads
+  // the last build's key parts).
+  virtual bool Explains() const { return false; }
 };
 
 BuildResult Build(const BuildOptions& options, const Store& store,

@@ -75,31 +75,35 @@ struct ContextFile {
   std::string host;   // to hash, or "" for what is not a regular file
   std::string value;  // for symlinks and directories: their description
   bool executable = false;
+  StatCache::Stat stat{};  // of a regular file (zero: unknown)
 };
 
 // Every file a files: entry would copy, in a stable order.
-void ListContext(ContextFs& fs, const std::string& host,
+void ListContext(ContextFs& fs, const std::string& host, const FileInfo& info,
                  const std::string& label, std::vector<ContextFile>* out,
                  int depth) {
-  auto info = fs.Lstat(host);
-  if (!info) return;
-  switch (info->type) {
+  switch (info.type) {
     case FileInfo::Type::kFile:
-      out->push_back({"file " + label, host, "", (info->mode & 0111) != 0});
+      out->push_back({"file " + label, host, "", (info.mode & 0111) != 0,
+                      StatCache::Stat{info.dev, info.ino, info.size,
+                                      info.mtime_ns, info.ctime_ns}});
       return;
     case FileInfo::Type::kSymlink:
-      out->push_back({"file " + label, "", "symlink " + info->link, false});
+      out->push_back({"file " + label, "", "symlink " + info.link, false, {}});
       return;
     case FileInfo::Type::kOther:
-      out->push_back({"file " + label, "", "special", false});
+      out->push_back({"file " + label, "", "special", false, {}});
       return;
     case FileInfo::Type::kDir: {
       if (depth > 0)
-        out->push_back({"file " + label + "/", "", "directory", false});
-      std::vector<std::string> names = fs.ListDir(host);
-      std::sort(names.begin(), names.end());
-      for (const auto& n : names)
-        ListContext(fs, host + "/" + n, label + "/" + n, out, depth + 1);
+        out->push_back({"file " + label + "/", "", "directory", false, {}});
+      auto children = fs.ListDirInfo(host);
+      std::sort(children.begin(), children.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (const auto& [name, child] : children) {
+        ListContext(fs, host + "/" + name, child, label + "/" + name, out,
+                    depth + 1);
+      }
       return;
     }
   }
@@ -166,17 +170,33 @@ KeyParts LayerKeyParts(const LayerSpec& spec, const KeyContext& c) {
     }
     std::string label = *f.src;  // "conf/" names the folder conf
     while (label.size() > 1 && label.back() == '/') label.pop_back();
-    ListContext(*c.fs, host, label, &files, 0);
+    if (auto info = c.fs->Lstat(host))
+      ListContext(*c.fs, host, *info, label, &files, 0);
   }
   // Hash what the stat cache does not know, several files at once.
   std::vector<std::string> digests(files.size());
-  {
+  std::vector<size_t> unknown;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const ContextFile& f = files[i];
+    if (f.host.empty()) continue;
+    std::optional<Digest> known;
+    if (f.stat.ino != 0) known = c.stat->Lookup(f.host, f.stat);
+    if (known) {
+      digests[i] = known->ToString();
+    } else {
+      unknown.push_back(i);
+    }
+  }
+  if (!unknown.empty()) {
     ThreadPool pool(c.threads > 0 ? c.threads : DefaultThreads());
     std::vector<std::future<void>> done;
-    for (size_t i = 0; i < files.size(); ++i) {
-      if (files[i].host.empty()) continue;
-      done.push_back(pool.Submit(
-          [&, i] { digests[i] = c.stat->DigestOf(files[i].host).ToString(); }));
+    for (size_t i : unknown) {
+      done.push_back(pool.Submit([&, i] {
+        const ContextFile& f = files[i];
+        digests[i] = (f.stat.ino != 0 ? c.stat->Hash(f.host, f.stat)
+                                      : c.stat->DigestOf(f.host))
+                         .ToString();
+      }));
     }
     for (auto& f : done) f.get();
   }

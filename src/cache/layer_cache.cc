@@ -152,6 +152,16 @@ std::optional<Unsealed> Unseal(std::string_view text) {
 
 }  // namespace
 
+void KeyParts::Set(const std::string& name, std::string value) {
+  for (auto& [n, v] : parts) {
+    if (n == name) {
+      v = std::move(value);
+      return;
+    }
+  }
+  throw InternalError("no key part " + name);
+}
+
 Digest KeyParts::Key() const { return Sha256Of(ToJson()); }
 
 // Canonical JSON ([["name","value"],…]) written directly: a layer of a big
@@ -356,10 +366,10 @@ std::optional<KeyParts> LayerCache::Previous(const std::string& scope) const {
 }
 
 void LayerCache::Remember(const std::string& scope,
-                          const KeyParts& parts) const {
+                          const std::string& parts_json) const {
   std::string dir = store_.path() + "/kiln/cache/explain";
   std::string path = dir + "/" + Sha256Of(scope).hex();
-  std::string body = parts.ToJson();
+  const std::string& body = parts_json;
   std::string key = Sha256Of(body).ToString() + "\n";
   // The first line names the parts: unchanged parts are not written again.
   if (PathExists(path)) {

@@ -25,6 +25,8 @@ struct KeyParts {
   void Add(std::string name, std::string value) {
     parts.emplace_back(std::move(name), std::move(value));
   }
+  // Replaces the value of the part `name` (which must be there).
+  void Set(const std::string& name, std::string value);
   Digest Key() const;
   std::string ToJson() const;
   static KeyParts Parse(std::string_view json);
@@ -73,7 +75,8 @@ class LayerCache {
   // The parts of the last build of a layer (by a scope naming template and
   // layer), for --explain.
   std::optional<KeyParts> Previous(const std::string& scope) const;
-  void Remember(const std::string& scope, const KeyParts& parts) const;
+  // `parts_json` is KeyParts::ToJson().
+  void Remember(const std::string& scope, const std::string& parts_json) const;
 
   const std::string& dir() const { return dir_; }
 

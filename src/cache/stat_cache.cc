@@ -97,19 +97,37 @@ Digest StatCache::DigestOf(const std::string& file) {
          static_cast<uint64_t>(st.st_size),
          st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
          st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec};
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = known_.find(file);
-    if (it != known_.end() && it->second.stat == s &&
-        std::max(s.mtime_ns, s.ctime_ns) < it->second.hashed_ns - kRacyNs)
-      return it->second.digest;
-  }
+  if (auto known = Lookup(file, s)) return *known;
+  return Hash(file, s);
+}
+
+std::optional<Digest> StatCache::Lookup(const std::string& file,
+                                        const Stat& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = known_.find(file);
+  if (it != known_.end() && it->second.stat == s &&
+      std::max(s.mtime_ns, s.ctime_ns) < it->second.hashed_ns - kRacyNs)
+    return it->second.digest;
+  return std::nullopt;
+}
+
+Digest StatCache::Hash(const std::string& file, const Stat& s) {
   int64_t hashed = NowNs();
   Digest d = Sha256OfFile(file);
   std::lock_guard<std::mutex> lock(mu_);
-  known_[file] = {s, d, hashed};
-  dirty_ = true;
   ++hashed_;
+  auto [it, fresh] = known_.try_emplace(file, Known{s, d, hashed});
+  if (!fresh) {
+    // Saved again only for news: another stat or digest, or a file that
+    // has now aged out of its racy window (a file still in it is read again
+    // next time anyway).
+    Known& k = it->second;
+    bool news = !(k.stat == s) || k.digest != d ||
+                std::max(s.mtime_ns, s.ctime_ns) < hashed - kRacyNs;
+    k = Known{s, d, hashed};
+    if (!news) return d;
+  }
+  dirty_ = true;
   return d;
 }
 
@@ -126,7 +144,7 @@ void StatCache::Save() {
            " " + file + "\n";
   }
   MakeDirs(Dirname(path_));
-  WriteFileAtomic(path_, out);
+  WriteHintFile(path_, out);
   dirty_ = false;
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -20,18 +21,22 @@ class StatCache {
  public:
   // Loads `path` if it was written on this machine.
   explicit StatCache(std::string path);
-  // The file's SHA-256: remembered if its stat is unchanged, else read.
-  Digest DigestOf(const std::string& file);
-  // Writes what is new (atomically); a no-op if nothing changed.
-  void Save();
-  size_t hashed() const { return hashed_; }  // files read this build
-
- private:
   struct Stat {
     uint64_t dev, ino, size;
     int64_t mtime_ns, ctime_ns;
     bool operator==(const Stat&) const = default;
   };
+  // The file's SHA-256: remembered if its stat is unchanged, else read.
+  Digest DigestOf(const std::string& file);
+  // The same, split for callers that already have the stat: what is
+  // remembered (nullopt: read it), and reading it.
+  std::optional<Digest> Lookup(const std::string& file, const Stat& s);
+  Digest Hash(const std::string& file, const Stat& s);
+  // Writes what is new (atomically); a no-op if nothing changed.
+  void Save();
+  size_t hashed() const { return hashed_; }  // files read this build
+
+ private:
   struct Known {
     Stat stat;
     Digest digest;

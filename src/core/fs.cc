@@ -140,6 +140,22 @@ void WriteFileAtomic(const std::string& path, std::string_view data,
   FsyncPath(Dirname(path));
 }
 
+void WriteHintFile(const std::string& path, std::string_view data) {
+  std::string tmp = TempPathBeside(path);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw SystemError("creating " + tmp, errno);
+  UniqueFd owned(fd);
+  try {
+    WriteAll(fd, data.data(), data.size(), tmp);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      throw SystemError("renaming " + tmp + " to " + path, errno);
+    }
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
 std::string Dirname(const std::string& path) {
   size_t pos = path.find_last_of('/');
   if (pos == std::string::npos) return ".";

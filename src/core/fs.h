@@ -44,6 +44,9 @@ void FsyncPath(const std::string& path);
 // new content, never a part.
 void WriteFileAtomic(const std::string& path, std::string_view data,
                      unsigned mode = 0644);
+// For hints that may be lost in a crash but never read half-written (caches
+// whose every line is checked): written beside and renamed, without fsync.
+void WriteHintFile(const std::string& path, std::string_view data);
 // A unique name beside `path` for a temporary file ("DIR/.tmp-NAME-RANDOM").
 std::string TempPathBeside(const std::string& path);
 std::string Dirname(const std::string& path);

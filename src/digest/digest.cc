@@ -41,7 +41,11 @@ Digest Digest::Parse(std::string_view text) {
 }
 
 Digest Digest::FromHex(std::string_view hex) {
-  return Parse("sha256:" + std::string(hex));
+  if (hex.size() != 64 || !IsLowerHex(hex))
+    return Parse("sha256:" + std::string(hex));
+  Digest d;
+  d.hex_ = std::string(hex);
+  return d;
 }
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {

@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <deque>
+#include <functional>
+#include <utility>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -51,6 +53,31 @@ class HostFileSource : public ContentSource {
   uint64_t size_;
 };
 
+// lstat results as FileInfo; `at` reads a symlink's target.
+FileInfo InfoOf(const struct stat& st,
+                const std::function<std::string(size_t)>& read_link) {
+  FileInfo info;
+  info.size = static_cast<uint64_t>(st.st_size);
+  info.mode = st.st_mode & 07777;
+  info.dev = static_cast<uint64_t>(st.st_dev);
+  info.ino = static_cast<uint64_t>(st.st_ino);
+  info.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  info.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+  if (S_ISREG(st.st_mode)) {
+    info.type = FileInfo::Type::kFile;
+  } else if (S_ISDIR(st.st_mode)) {
+    info.type = FileInfo::Type::kDir;
+    info.size = 0;
+  } else if (S_ISLNK(st.st_mode)) {
+    info.type = FileInfo::Type::kSymlink;
+    info.link = read_link(static_cast<size_t>(st.st_size) + 1);
+    info.size = 0;
+  } else {
+    info.type = FileInfo::Type::kOther;
+  }
+  return info;
+}
+
 class HostFs : public ContextFs {
  public:
   std::optional<FileInfo> Lstat(const std::string& path) override {
@@ -59,26 +86,49 @@ class HostFs : public ContextFs {
       if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
       throw SystemError("stat " + path, errno);
     }
-    FileInfo info;
-    info.size = static_cast<uint64_t>(st.st_size);
-    info.mode = st.st_mode & 07777;
-    if (S_ISREG(st.st_mode)) {
-      info.type = FileInfo::Type::kFile;
-    } else if (S_ISDIR(st.st_mode)) {
-      info.type = FileInfo::Type::kDir;
-      info.size = 0;
-    } else if (S_ISLNK(st.st_mode)) {
-      info.type = FileInfo::Type::kSymlink;
-      std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+    return InfoOf(st, [&](size_t room) {
+      std::string target(room, '\0');
       ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
       if (n < 0) throw SystemError("readlink " + path, errno);
       target.resize(static_cast<size_t>(n));
-      info.link = target;
-      info.size = 0;
-    } else {
-      info.type = FileInfo::Type::kOther;
+      return target;
+    });
+  }
+
+  std::vector<std::pair<std::string, FileInfo>> ListDirInfo(
+      const std::string& path) override {
+    DIR* dir = ::opendir(path.c_str());
+    if (!dir) throw SystemError("listing " + path, errno);
+    std::vector<std::pair<std::string, FileInfo>> out;
+    try {
+      int fd = ::dirfd(dir);
+      errno = 0;
+      while (struct dirent* d = ::readdir(dir)) {
+        std::string name = d->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat st;
+        if (::fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          if (errno == ENOENT) continue;  // gone since the listing
+          throw SystemError("stat " + path + "/" + name, errno);
+        }
+        out.emplace_back(
+            name, InfoOf(st, [&](size_t room) {
+              std::string target(room, '\0');
+              ssize_t n = ::readlinkat(fd, name.c_str(), target.data(), room);
+              if (n < 0)
+                throw SystemError("readlink " + path + "/" + name, errno);
+              target.resize(static_cast<size_t>(n));
+              return target;
+            }));
+        errno = 0;
+      }
+      if (errno) throw SystemError("listing " + path, errno);
+    } catch (...) {
+      ::closedir(dir);
+      throw;
     }
-    return info;
+    ::closedir(dir);
+    return out;
   }
 
   std::vector<std::string> ListDir(const std::string& path) override {
@@ -105,6 +155,16 @@ class HostFs : public ContextFs {
 }  // namespace
 
 std::unique_ptr<ContextFs> NewHostFs() { return std::make_unique<HostFs>(); }
+
+std::vector<std::pair<std::string, FileInfo>> ContextFs::ListDirInfo(
+    const std::string& path) {
+  std::vector<std::pair<std::string, FileInfo>> out;
+  for (auto& name : ListDir(path)) {
+    if (auto info = Lstat(path + "/" + name))
+      out.emplace_back(std::move(name), std::move(*info));
+  }
+  return out;
+}
 
 std::string ResolveContextPath(ContextFs& fs, const std::string& context,
                                const std::string& rel) {

@@ -20,6 +20,9 @@ struct FileInfo {
   uint32_t mode =
       0;  // permission bits as on the host (only the x bits are used)
   std::string link;  // symlink target
+  // What the stat cache compares (the host's; zero in MemoryFs).
+  uint64_t dev = 0, ino = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
 };
 
 class ContextFs {
@@ -29,6 +32,10 @@ class ContextFs {
   virtual std::optional<FileInfo> Lstat(const std::string& path) = 0;
   // The names in a directory, in no particular order.
   virtual std::vector<std::string> ListDir(const std::string& path) = 0;
+  // The same with each one's lstat (the host's is quicker than Lstat of
+  // each path).
+  virtual std::vector<std::pair<std::string, FileInfo>> ListDirInfo(
+      const std::string& path);
   // The bytes of a regular file, read when the layer is written; reading
   // fails if the file's size changed since it was planned.
   virtual std::shared_ptr<const ContentSource> Content(const std::string& path,

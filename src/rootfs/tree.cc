@@ -65,7 +65,19 @@ void Tree::ApplyLayer(std::vector<Entry> entries) {
         break;
     }
   }
-  for (auto& e : kept) Put(std::move(e));
+  // Layers come in tree order: each entry goes right after the one before
+  // (a hinted insert), so a big layer costs no search per entry.
+  auto hint = entries_.end();
+  for (auto& e : kept) {
+    size_t before = entries_.size();
+    auto it = entries_.try_emplace(hint, e.path);
+    if (entries_.size() == before && it->second.IsDir() && !e.IsDir()) {
+      RemoveChildren(e.path);
+      it = entries_.find(e.path);
+    }
+    it->second = std::move(e);
+    hint = std::next(it);
+  }
 }
 
 bool Tree::ResolveParents(const std::string& path, std::string* out,
