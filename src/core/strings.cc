@@ -73,6 +73,13 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
   return static_cast<uint64_t>(value);
 }
 
+std::string_view Trim(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
 std::string HumanBytes(uint64_t bytes) {
   static const char* const kUnits[] = {"B", "kB", "MB", "GB", "TB"};
   double value = static_cast<double>(bytes);

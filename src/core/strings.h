@@ -20,6 +20,8 @@ std::string HumanBytes(uint64_t bytes);
 // "1000", "512M", "10G", "1.5GB", "2GiB": K, M, G, T are powers of 1000 (as
 // HumanBytes prints), Ki, Mi, Gi, Ti of 1024; a trailing B is optional.
 std::optional<uint64_t> ParseByteSize(std::string_view text);
+// Without leading and trailing white space.
+std::string_view Trim(std::string_view s);
 // A string quoted for messages: "a\tb" -> "\"a\\tb\"" (control bytes escaped).
 std::string Quote(std::string_view s);
 

@@ -292,6 +292,7 @@ struct Partial {
   std::map<std::string, std::string> annotations;
   std::optional<std::vector<std::string>> publish_tags;
   PackagesSpec packages;
+  std::optional<DiskSpec> disk;
   FieldLocations locs;
 };
 
@@ -680,18 +681,110 @@ PackagesSpec ReadPackages(Reader& r, const YAML::Node& node,
     throw ErrorAt(m.Locations().entry,
                   "packages.layering grouped needs maxLayers (1 to 100)");
   }
-  if (!p.include.empty() && p.repositories.empty()) {
-    throw ErrorAt(m.Locations().entry,
-                  "packages.include needs at least one repository");
-  }
   return p;
+}
+
+// A size such as "2GiB", "512M" or "auto" (0), rounded up to a whole MiB.
+uint64_t DiskSize(Reader& r, const YAML::Node& node, const std::string& what) {
+  std::string text = r.Scalar(node, what);
+  if (text == "auto") return 0;
+  auto bytes = ParseByteSize(text);
+  constexpr uint64_t kMiB = 1 << 20;
+  if (!bytes || *bytes == 0 || *bytes > (uint64_t{1} << 50)) {
+    throw ErrorAt(r.Loc(node), what +
+                                   " must be auto or a size such as 2GiB or "
+                                   "512MiB (at most 1 PiB), not " +
+                                   Quote(text));
+  }
+  return (*bytes + kMiB - 1) / kMiB * kMiB;
+}
+
+template <typename E, size_t N>
+E Choice(Reader& r, const MapNode& m, const std::string& key,
+         const std::pair<const char*, E> (&choices)[N], E fallback,
+         const std::string& unsupported_why = "") {
+  if (!m.Has(key)) return fallback;
+  std::string text = r.Scalar(m.Get(key), m.what() + "." + key);
+  std::vector<std::string> names;
+  for (const auto& [name, value] : choices) {
+    if (text == name) return value;
+    names.push_back(name);
+  }
+  std::string why = unsupported_why.empty() ? "" : " (" + unsupported_why + ")";
+  throw ErrorAt(m.ValueLoc(key), m.what() + "." + key + " must be " +
+                                     Join({names.begin(), names.end() - 1}, ", ") + " or " + names.back() + ", not " +
+                                     Quote(text) + why);
+}
+
+DiskSpec ReadDisk(Reader& r, const YAML::Node& node) {
+  MapNode m(r, node, "disk",
+            {"format", "size", "espSize", "filesystem", "boot", "kernel",
+             "cmdline", "initrd", "bootloader"});
+  DiskSpec d;
+  d.locs = m.Locations();
+  static const std::pair<const char*, DiskFormat> kFormats[] = {
+      {"raw", DiskFormat::kRaw}, {"qcow2", DiskFormat::kQcow2}};
+  d.format = Choice(r, m, "format", kFormats, DiskFormat::kRaw);
+  static const std::pair<const char*, DiskFilesystem> kFilesystems[] = {
+      {"ext4", DiskFilesystem::kExt4},
+      {"erofs", DiskFilesystem::kErofs},
+      {"squashfs", DiskFilesystem::kSquashfs}};
+  d.filesystem =
+      Choice(r, m, "filesystem", kFilesystems, DiskFilesystem::kExt4);
+  std::string boot = m.OptString("boot").value_or("systemd-boot");
+  if (boot == "bios" || boot == "grub" || boot == "uki") {
+    throw ErrorAt(m.ValueLoc("boot"),
+                  "disk.boot " + Quote(boot) +
+                      " is not supported: kiln boots through UEFI with "
+                      "systemd-boot (boot: systemd-boot), or writes a disk "
+                      "without a boot loader (boot: none)");
+  }
+  static const std::pair<const char*, DiskBoot> kBoots[] = {
+      {"systemd-boot", DiskBoot::kSystemdBoot}, {"none", DiskBoot::kNone}};
+  d.boot = Choice(r, m, "boot", kBoots, DiskBoot::kSystemdBoot);
+  if (m.Has("size")) d.size = DiskSize(r, m.Get("size"), "disk.size");
+  if (m.Has("espSize"))
+    d.esp_size = DiskSize(r, m.Get("espSize"), "disk.espSize");
+  if (m.Has("kernel")) d.kernel = r.ImagePath(m.Get("kernel"), "disk.kernel");
+  d.cmdline = m.OptString("cmdline").value_or("");
+  if (d.cmdline.find_first_of("\n\r") != std::string::npos)
+    throw ErrorAt(m.ValueLoc("cmdline"), "disk.cmdline must be one line");
+  for (const char* ours : {"root=", "rootfstype="}) {
+    for (const auto& word : Split(d.cmdline, ' ')) {
+      if (StartsWith(word, ours)) {
+        throw ErrorAt(m.ValueLoc("cmdline"),
+                      "disk.cmdline sets " + std::string(ours) +
+                          ", which kiln sets to the disk's root partition");
+      }
+    }
+  }
+  if (m.Has("bootloader"))
+    d.bootloader = r.ImagePath(m.Get("bootloader"), "disk.bootloader");
+  if (m.Has("initrd")) {
+    MapNode i(r, m.Get("initrd"), "disk.initrd", {"modules", "busybox"});
+    if (i.Has("modules"))
+      d.modules = r.StringList(i.Get("modules"), "disk.initrd.modules");
+    if (i.Has("busybox"))
+      d.busybox = r.ImagePath(i.Get("busybox"), "disk.initrd.busybox");
+  }
+  if (d.boot == DiskBoot::kNone) {
+    for (const char* key :
+         {"kernel", "cmdline", "initrd", "bootloader", "espSize"}) {
+      if (m.Has(key)) {
+        throw ErrorAt(m.ValueLoc(key),
+                      "disk." + std::string(key) +
+                          " needs a boot loader, and disk.boot is none");
+      }
+    }
+  }
+  return d;
 }
 
 Partial ReadPartial(Reader& r, const std::string& context) {
   MapNode m(r, r.doc().root, "the template",
             {"apiVersion", "name", "version", "base", "platform", "compression",
              "args", "extends", "layers", "accounts", "config", "annotations",
-             "publish", "packages"});
+             "publish", "packages", "disk"});
   Partial p;
   p.locs = m.Locations();
   p.name = m.OptString("name");
@@ -710,6 +803,7 @@ Partial ReadPartial(Reader& r, const std::string& context) {
     p.annotations = r.StringMap(m.Get("annotations"), "annotations");
   if (m.Has("packages"))
     p.packages = ReadPackages(r, m.Get("packages"), r.doc().dir);
+  if (m.Has("disk")) p.disk = ReadDisk(r, m.Get("disk"));
   if (m.Has("publish")) {
     MapNode pub(r, m.Get("publish"), "publish", {"tags"});
     std::vector<std::string> tags;
@@ -774,6 +868,8 @@ void MergeInto(Partial& base, Partial&& child) {
   for (auto& [k, v] : o.locs.fields) c.locs.fields[k] = v;
   for (auto& [k, v] : child.annotations) base.annotations[k] = v;
   if (child.publish_tags) base.publish_tags = std::move(child.publish_tags);
+  // A disk section is whole: the child's replaces its parent's.
+  if (child.disk) base.disk = std::move(child.disk);
   // Packages: repositories and includes add up (a child's entry of the same
   // name replaces its parent's); excludes and prunes add up; the child's
   // layering wins.
@@ -890,6 +986,24 @@ const SourceLocation& FieldLocations::At(const std::string& key) const {
 
 std::string Platform::ToString() const {
   return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
+}
+
+const char* DiskFormatName(DiskFormat f) {
+  return f == DiskFormat::kRaw ? "raw" : "qcow2";
+}
+const char* DiskFilesystemName(DiskFilesystem f) {
+  switch (f) {
+    case DiskFilesystem::kExt4:
+      return "ext4";
+    case DiskFilesystem::kErofs:
+      return "erofs";
+    case DiskFilesystem::kSquashfs:
+      return "squashfs";
+  }
+  return "?";
+}
+const char* DiskBootName(DiskBoot b) {
+  return b == DiskBoot::kSystemdBoot ? "systemd-boot" : "none";
 }
 
 bool ParseCompression(std::string_view name, Compression* out) {
@@ -1129,6 +1243,12 @@ Template LoadTemplate(const LoadOptions& options) {
   }
   t.args = std::move(vars);
   t.packages = std::move(merged.packages);
+  // Checked on the merged template: a child may add packages from the
+  // repositories of what it extends.
+  if (!t.packages.include.empty() && t.packages.repositories.empty()) {
+    throw ErrorAt(t.packages.locs.entry,
+                  "packages.include needs at least one repository");
+  }
   for (auto& repo : t.packages.repositories) {
     if (repo.architecture.empty()) repo.architecture = t.platform.architecture;
   }
@@ -1137,6 +1257,14 @@ Template LoadTemplate(const LoadOptions& options) {
   t.config = std::move(merged.config);
   t.annotations = std::move(merged.annotations);
   t.publish_tags = merged.publish_tags.value_or(std::vector<std::string>{});
+  t.disk = std::move(merged.disk);
+  if (t.disk && t.platform.architecture != "amd64" &&
+      t.disk->boot != DiskBoot::kNone) {
+    throw ErrorAt(t.disk->locs.At("boot"),
+                  "disk.boot systemd-boot is for linux/amd64 images; this "
+                  "template's platform is " +
+                      t.platform.ToString());
+  }
   return t;
 }
 

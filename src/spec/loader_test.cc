@@ -97,7 +97,7 @@ TEST_F(LoaderTest, UnknownKeyPointsAtItWithASuggestion) {
             "T/kiln.yaml:4:1: unknown key \"colour\" in the template (known "
             "keys: apiVersion, name, version, base, "
             "platform, compression, args, extends, layers, accounts, config, "
-            "annotations, publish, packages)\n"
+            "annotations, publish, packages, disk)\n"
             "colour: red\n"
             "^");
 }
@@ -271,6 +271,63 @@ TEST_F(LoaderTest, MissingFileIsAUserError) {
     EXPECT_EQ(e.kind(), ErrorKind::kUser);
     EXPECT_EQ(e.message(), o.path + ": no such template file");
   }
+}
+
+TEST_F(LoaderTest, ReadsADiskSection) {
+  Template t = Load(std::string(kHead) + R"(disk:
+  format: qcow2
+  size: 1.5GiB
+  espSize: 100M
+  filesystem: erofs
+  kernel: /boot/vmlinuz
+  cmdline: console=ttyS0 quiet
+  initrd: {modules: [virtio-blk], busybox: /usr/bin/busybox}
+)");
+  ASSERT_TRUE(t.disk);
+  EXPECT_EQ(t.disk->format, DiskFormat::kQcow2);
+  EXPECT_EQ(t.disk->size, uint64_t{1536} << 20);
+  EXPECT_EQ(t.disk->esp_size, uint64_t{96} << 20);  // 100 MB, up to a MiB
+  EXPECT_EQ(t.disk->filesystem, DiskFilesystem::kErofs);
+  EXPECT_EQ(t.disk->boot, DiskBoot::kSystemdBoot);
+  EXPECT_EQ(t.disk->kernel, "boot/vmlinuz");
+  EXPECT_EQ(t.disk->cmdline, "console=ttyS0 quiet");
+  EXPECT_EQ(*t.disk->modules, std::vector<std::string>{"virtio-blk"});
+  EXPECT_EQ(t.disk->busybox, "usr/bin/busybox");
+
+  Template d = Load(std::string(kHead) + "disk: {boot: none}\n");
+  ASSERT_TRUE(d.disk);
+  EXPECT_EQ(d.disk->format, DiskFormat::kRaw);
+  EXPECT_EQ(d.disk->size, 0u);
+  EXPECT_EQ(d.disk->filesystem, DiskFilesystem::kExt4);
+  EXPECT_FALSE(d.disk->modules);
+  EXPECT_FALSE(Load(kHead).disk);
+}
+
+TEST_F(LoaderTest, DiskMistakesPointAtTheLine) {
+  std::string head = std::string(kHead) + "disk:\n";
+  auto first_line = [&](const std::string& yaml) {
+    std::string m = ErrorOf(head + yaml);
+    return m.substr(0, m.find('\n'));
+  };
+  EXPECT_EQ(ErrorOf(head + "  filesystem: xfs\n"),
+            "T/kiln.yaml:5:15: disk.filesystem must be ext4, erofs, "
+            "squashfs, not \"xfs\"\n  filesystem: xfs\n              ^");
+  EXPECT_EQ(first_line("  boot: bios\n"),
+            "T/kiln.yaml:5:9: disk.boot \"bios\" is not supported: kiln boots "
+            "through UEFI with systemd-boot (boot: systemd-boot), or writes a "
+            "disk without a boot loader (boot: none)");
+  EXPECT_EQ(first_line("  size: lots\n"),
+            "T/kiln.yaml:5:9: disk.size must be auto or a size such as 2GiB "
+            "or 512MiB (at most 1 PiB), not \"lots\"");
+  EXPECT_EQ(first_line("  cmdline: root=/dev/sda1 quiet\n"),
+            "T/kiln.yaml:5:12: disk.cmdline sets root=, which kiln sets to "
+            "the disk's root partition");
+  EXPECT_EQ(first_line("  boot: none\n  initrd: {modules: [a]}\n"),
+            "T/kiln.yaml:6:11: disk.initrd needs a boot loader, and disk.boot "
+            "is none");
+  EXPECT_EQ(first_line("  fromat: raw\n"),
+            "T/kiln.yaml:5:3: unknown key \"fromat\" in disk (did you mean "
+            "\"format\"?)");
 }
 
 }  // namespace

@@ -188,6 +188,31 @@ struct PackagesSpec {
   bool empty() const { return include.empty(); }
 };
 
+// A bootable (or data) disk image made from the image's flattened tree.
+enum class DiskFormat { kRaw, kQcow2 };
+enum class DiskFilesystem { kExt4, kErofs, kSquashfs };
+enum class DiskBoot { kSystemdBoot, kNone };
+const char* DiskFormatName(DiskFormat f);
+const char* DiskFilesystemName(DiskFilesystem f);
+const char* DiskBootName(DiskBoot b);
+
+struct DiskSpec {
+  DiskFormat format = DiskFormat::kRaw;
+  uint64_t size = 0;      // bytes, a multiple of 1 MiB; 0: fit the content
+  uint64_t esp_size = 0;  // bytes; 0: fit the boot files
+  DiskFilesystem filesystem = DiskFilesystem::kExt4;
+  DiskBoot boot = DiskBoot::kSystemdBoot;
+  std::string kernel;   // image path; "": the only boot/vmlinuz-*
+  std::string cmdline;  // kiln adds root=, rootfstype= and ro
+  // Modules the initramfs loads besides the root file system's; nullopt:
+  // the virtio ones (virtio_pci, virtio_blk, virtio_scsi, sd_mod) that the
+  // kernel has.
+  std::optional<std::vector<std::string>> modules;
+  std::string busybox = "bin/busybox";  // image path, the initramfs' /init
+  std::string bootloader = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+  FieldLocations locs;
+};
+
 struct Platform {
   std::string os = "linux";
   std::string architecture = "amd64";
@@ -214,6 +239,7 @@ struct Template {
   std::map<std::string, std::string> annotations;
   // Floating tags `kiln push` adds beside the version ("1.4", "latest").
   std::vector<std::string> publish_tags;
+  std::optional<DiskSpec> disk;
   // The files read, the template first, then what it extends (for provenance).
   std::vector<std::string> sources;
   // The same files for provenance: as named (no host path), and their SHA-256.
