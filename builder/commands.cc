@@ -13,6 +13,7 @@
 #include "cache/remote_cache.h"
 #include "core/fs.h"
 #include "core/strings.h"
+#include "disk/artifact.h"
 #include "image/export.h"
 #include "image/inspect.h"
 #include "progress.h"
@@ -130,6 +131,15 @@ int64_t BuildDate(const std::optional<std::string>& flag) {
   return static_cast<int64_t>(*v);
 }
 
+json DiskJson(const DiskResult& d) {
+  json j = json::parse(d.info.ToJson());
+  j["digest"] = d.manifest.digest.ToString();
+  j["blob"] = d.blob.digest.ToString();
+  j["size"] = d.blob.size;
+  j["cached"] = d.cached;
+  return j;
+}
+
 json LayerJson(const LayerResult& l) {
   return {{"name", l.name},
           {"digest", l.blob.digest.ToString()},
@@ -201,6 +211,7 @@ int RunBuild(const Globals& g, const BuildArgs& args,
   options.threads = args.jobs;
   options.replace = args.replace;
   options.locked = args.locked;
+  options.disk = !args.no_disk;
   options.registry = MakeRegistryOptions(registry);
   std::vector<Reference> outputs;
   for (const auto& o : args.outputs) outputs.push_back(ParseReference(o));
@@ -247,16 +258,18 @@ int RunBuild(const Globals& g, const BuildArgs& args,
   if (g.json) {
     json layers = json::array();
     for (const auto& l : r.layers) layers.push_back(LayerJson(l));
-    PrintJson({{"reference", r.reference},
-               {"digest", r.manifest.digest.ToString()},
-               {"size", r.manifest.size},
-               {"config", r.config_digest.ToString()},
-               {"base", r.base},
-               {"layers", layers},
-               {"outputs", r.outputs},
-               {"store", store.path()},
-               {"tagMoved", r.tag_moved},
-               {"cache", RemoteCacheJson(from.get(), to.get())}});
+    json j = {{"reference", r.reference},
+              {"digest", r.manifest.digest.ToString()},
+              {"size", r.manifest.size},
+              {"config", r.config_digest.ToString()},
+              {"base", r.base},
+              {"layers", layers},
+              {"outputs", r.outputs},
+              {"store", store.path()},
+              {"tagMoved", r.tag_moved},
+              {"cache", RemoteCacheJson(from.get(), to.get())}};
+    if (r.disk) j["disk"] = DiskJson(*r.disk);
+    PrintJson(j);
     return 0;
   }
   for (const auto& o : r.outputs) std::fprintf(stderr, "wrote %s\n", o.c_str());
@@ -273,8 +286,22 @@ int RunBuild(const Globals& g, const BuildArgs& args,
                  c.pushed, c.pushed == 1 ? "" : "s", to->Describe().c_str(),
                  HumanBytes(c.bytes_up).c_str(), c.present);
   }
+  if (!g.quiet && r.disk) {
+    const DiskInfo& d = r.disk->info;
+    std::fprintf(stderr, "disk: %s %s, %s (%s file)%s\n",
+                 DiskFormatName(d.format), DiskFilesystemName(d.filesystem),
+                 HumanBytes(d.virtual_size).c_str(),
+                 HumanBytes(static_cast<uint64_t>(r.disk->blob.size)).c_str(),
+                 r.disk->cached ? ", already in the store" : "");
+  }
   std::printf("%s %s\n", r.reference.c_str(),
               r.manifest.digest.ToString().c_str());
+  if (r.disk) {
+    std::printf("%s:%s %s\n",
+                r.reference.substr(0, r.reference.rfind(':')).c_str(),
+                DiskTag(r.manifest.digest).c_str(),
+                r.disk->manifest.digest.ToString().c_str());
+  }
   return 0;
 }
 
@@ -306,6 +333,42 @@ int RunImages(const Globals& g) {
   return 0;
 }
 
+namespace {
+
+// Partitions sit on MiB boundaries: say so in MiB.
+std::string Mebibytes(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB",
+                static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+void PrintDisk(const StoredDisk& disk) {
+  const DiskInfo& d = disk.info;
+  std::printf("Disk:       %s\n", disk.descriptor.digest.ToString().c_str());
+  std::printf("  %s, %s (%s file %s), GPT %s\n", DiskFormatName(d.format),
+              Mebibytes(d.virtual_size).c_str(),
+              HumanBytes(static_cast<uint64_t>(disk.blob.size)).c_str(),
+              disk.blob.digest.ToString().c_str(), d.disk_guid.c_str());
+  if (d.boot != DiskBoot::kNone) {
+    std::printf("  boot %s: /%s (%s)\n", DiskBootName(d.boot), d.kernel.c_str(),
+                d.kernel_release.c_str());
+    std::printf("  cmdline %s\n", d.cmdline.c_str());
+    if (!d.modules.empty())
+      std::printf("  initramfs modules %s\n", Join(d.modules, " ").c_str());
+  }
+  std::printf("  #  %-10s %-10s %-8s %-36s %s\n", "start", "size", "fs",
+              "fs uuid", "name");
+  for (const auto& p : d.partitions) {
+    std::printf("  %d  %-10s %-10s %-8s %-36s %s\n", p.number,
+                Mebibytes(p.offset).c_str(), Mebibytes(p.size).c_str(),
+                p.filesystem.c_str(),
+                p.fs_uuid.empty() ? "-" : p.fs_uuid.c_str(), p.name.c_str());
+  }
+}
+
+}  // namespace
+
 int RunInspect(const Globals& g, const std::string& ref_text, bool files) {
   Store store = OpenStore(g);
   ImageInfo info = InspectImage(ParseReference(ref_text), store, files);
@@ -334,13 +397,22 @@ int RunInspect(const Globals& g, const std::string& ref_text, bool files) {
       }
       layers.push_back(j);
     }
-    PrintJson({{"reference", image.display},
-               {"digest", image.descriptor.digest.ToString()},
-               {"mediaType", image.descriptor.media_type},
-               {"size", info.total_size},
-               {"manifest", image.manifest.ToJson()},
-               {"config", image.config.ToJson()},
-               {"layers", layers}});
+    json j = {{"reference", image.display},
+              {"digest", image.descriptor.digest.ToString()},
+              {"mediaType", image.descriptor.media_type},
+              {"size", info.total_size},
+              {"manifest", image.manifest.ToJson()},
+              {"config", image.config.ToJson()},
+              {"layers", layers}};
+    if (info.disk) {
+      json d = json::parse(info.disk->info.ToJson());
+      d["digest"] = info.disk->descriptor.digest.ToString();
+      d["blob"] = info.disk->blob.digest.ToString();
+      d["size"] = info.disk->blob.size;
+      d["reference"] = info.disk->ref_name;
+      j["disk"] = d;
+    }
+    PrintJson(j);
     return 0;
   }
   const ImageConfig& c = image.config;
@@ -386,6 +458,7 @@ int RunInspect(const Globals& g, const std::string& ref_text, bool files) {
                     .c_str());
     }
   }
+  if (info.disk) PrintDisk(*info.disk);
   return 0;
 }
 

@@ -30,6 +30,7 @@ struct BuildArgs {
   bool replace = false;
   bool locked = false;
   bool explain = false;    // --explain
+  bool no_disk = false;    // --no-disk
   std::string sign_key;    // --sign KEY
   std::string identity;    // --identity REPO
   std::string cache_from;  // --cache-from docker://HOST/REPO

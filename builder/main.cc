@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   build->add_option(
       "--output", b.outputs,
       "Also write the image to oci:DIR[:REF], docker-archive:FILE[:NAME:TAG] "
-      "or rootfs:FILE.tar (repeatable)");
+      "rootfs:FILE.tar or disk:FILE.qcow2 (repeatable)");
   build->add_option("--compression", b.compression,
                     "Layer compression: gzip (default) or zstd");
   build->add_option("--compression-level", b.compression_level,
@@ -80,6 +80,8 @@ int main(int argc, char** argv) {
   build->add_flag("--explain", b.explain,
                   "Say for each layer whether it came from the cache, and if "
                   "not, what changed");
+  build->add_flag("--no-disk", b.no_disk,
+                  "Build only the OCI image, not the template's disk image");
   build->add_flag("--locked", b.locked,
                   "Build only from pins: refuse a docker:// base not pinned "
                   "by digest, and a missing or stale kiln.lock");

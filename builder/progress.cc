@@ -84,6 +84,13 @@ void ProgressPrinter::Warning(const std::string& message) {
   std::fprintf(stderr, "kiln: warning: %s\n", message.c_str());
 }
 
+void ProgressPrinter::DiskStage(const std::string& stage) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (style_ == Style::kQuiet) return;
+  ClearLine();
+  std::fprintf(stderr, "disk: %s\n", stage.c_str());
+}
+
 void ProgressPrinter::LayerCache(size_t index, const std::string& name,
                                  bool hit,
                                  const std::vector<std::string>& why) {

@@ -27,6 +27,7 @@ class ProgressPrinter : public BuildObserver {
                      uint64_t bytes_done) override;
   void LayerFinished(size_t index, const LayerResult& result) override;
   void Warning(const std::string& message) override;
+  void DiskStage(const std::string& stage) override;
   bool Explains() const override { return explain_; }
   void LayerCache(size_t index, const std::string& name, bool hit,
                   const std::vector<std::string>& why) override;

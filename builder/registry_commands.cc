@@ -12,6 +12,8 @@
 
 #include "commands.h"
 #include "core/strings.h"
+#include "disk/artifact.h"
+#include "image/image.h"
 #include "registry/channels.h"
 #include "registry/transfer.h"
 #include "store/store.h"
@@ -211,7 +213,23 @@ int RunPush(const Globals& g, const RegistryArgs& r, const std::string& ref,
   o.transfer.observer = &printer;
   o.also_tags = also_tags;
   Reference to = RegistryRef(dest);
-  TransferResult result = Push(store, ParseReference(ref), to, o);
+  Reference source = ParseReference(ref);
+  TransferResult result = Push(store, source, to, o);
+  // The disk image made from it goes beside it, under sha256-<hex>.disk.
+  std::optional<TransferResult> disk;
+  Located at = Locate(source, store);
+  if (FindDisk(at.layout, result.digest)) {
+    Reference disk_source = source;
+    disk_source.digest.reset();
+    disk_source.tag = DiskTag(result.digest);
+    if (source.kind == Reference::Kind::kStore) disk_source.name = at.name;
+    Reference disk_dest = to;
+    disk_dest.digest.reset();
+    disk_dest.tag = DiskTag(result.digest);
+    PushOptions disk_options = o;
+    disk_options.also_tags.clear();
+    disk = Push(store, disk_source, disk_dest, disk_options);
+  }
   printer.End();
   // Signatures and attestations travel with the image; --sign signs it for
   // where it now is.
@@ -229,10 +247,15 @@ int RunPush(const Globals& g, const RegistryArgs& r, const std::string& ref,
   if (g.json) {
     json j = ResultJson(result);
     j["attachments"] = attached;
+    if (disk) j["disk"] = ResultJson(*disk);
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("%s %s\n", result.destination.c_str(),
                 result.digest.ToString().c_str());
+    if (disk) {
+      std::printf("%s %s\n", disk->destination.c_str(),
+                  disk->digest.ToString().c_str());
+    }
     if (!g.quiet) {
       std::fprintf(
           stderr,
@@ -280,17 +303,34 @@ int RunPull(const Globals& g, const RegistryArgs& r, const std::string& src,
     };
   }
   TransferResult result = Pull(store, source, name_tag, o);
+  // The image's disk image, if the registry has one beside it.
+  Reference local = ParseReference(name_tag);
+  RegistryClient client(source.registry, o.transfer.registry);
+  std::optional<TransferResult> disk;
+  if (client.ManifestDigest(source.name, DiskTag(result.digest))) {
+    Reference disk_source = source;
+    disk_source.digest.reset();
+    disk_source.tag = DiskTag(result.digest);
+    disk = Pull(store, disk_source, local.name + ":" + disk_source.tag, o);
+  }
   if (verify_client) {
-    Reference local = ParseReference(name_tag);
     auto from = RegistryAttachments(*verify_client, source.name);
     auto to = LayoutAttachments(store.layout(), local.name, true);
     CopyAttachments(*from, *to, result.digest);
+    if (disk) CopyAttachments(*from, *to, disk->digest);
   }
   printer.End();
   if (g.json) {
-    std::printf("%s\n", ResultJson(result).dump(2).c_str());
+    json j = ResultJson(result);
+    if (disk) j["disk"] = ResultJson(*disk);
+    std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("%s %s\n", name_tag.c_str(), result.digest.ToString().c_str());
+    if (disk) {
+      std::printf("%s:%s %s\n", local.name.c_str(),
+                  DiskTag(result.digest).c_str(),
+                  disk->digest.ToString().c_str());
+    }
     if (!g.quiet) {
       std::fprintf(
           stderr,

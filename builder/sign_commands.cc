@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "core/fs.h"
 #include "core/strings.h"
+#include "disk/artifact.h"
 #include "image/export.h"
 #include "image/image.h"
 #include "sign/attest.h"
@@ -93,7 +94,21 @@ struct Target {
   std::unique_ptr<RegistryClient> client;
   std::unique_ptr<AttachmentStore> attachments;
   std::optional<Image> image;  // store and oci: images (for attestations)
+  RegistryClient* registry = nullptr;  // `client`, or a caller's
+  std::string repo;                    // in a registry
+  std::optional<Layout> layout;        // in the store or an oci: layout
 };
+
+// The disk image made from the target's image, if it is beside it: signed,
+// attested and verified with the image.
+std::optional<Digest> DiskOf(const Target& t) {
+  if (t.registry) return t.registry->ManifestDigest(t.repo, DiskTag(t.digest));
+  if (t.layout) {
+    if (auto disk = FindDisk(*t.layout, t.digest))
+      return disk->descriptor.digest;
+  }
+  return std::nullopt;
+}
 
 Target Resolve(const Store& store, const RegistryArgs& r,
                const std::string& text) {
@@ -112,6 +127,8 @@ Target Resolve(const Store& store, const RegistryArgs& r,
     }
     t.identity = ref.registry + "/" + ref.name;
     t.attachments = RegistryAttachments(*t.client, ref.name);
+    t.repo = ref.name;
+    t.registry = t.client.get();
     return t;
   }
   Located at = Locate(ref, store);
@@ -124,13 +141,15 @@ Target Resolve(const Store& store, const RegistryArgs& r,
           : Basename(AbsolutePath(ref.path.empty() ? "image" : ref.path));
   bool is_store = ref.kind == Reference::Kind::kStore;
   t.attachments = LayoutAttachments(at.layout, at.name, is_store);
+  t.layout = at.layout;
   if (IsManifestType(at.descriptor.media_type)) t.image = OpenImage(ref, store);
   return t;
 }
 
 // The statements to attest for an image built in this store.
 std::vector<std::pair<std::string, std::string>> StatementsFor(
-    const Store& store, const Target& t, const std::string& identity) {
+    const Store& store, const Target& t, const std::string& identity,
+    const std::optional<Digest>& disk) {
   std::optional<BuildRecord> record = RecordOf(store, t.digest);
   std::optional<Image> image = t.image;
   if (!image && record)
@@ -138,18 +157,45 @@ std::vector<std::pair<std::string, std::string>> StatementsFor(
   // Without a build record kiln can still say what the image holds (the
   // SBOMs), but not how it was made (no provenance).
   if (!image) return {};
-  return MakeStatements(*image, record ? &*record : nullptr, identity)
+  std::vector<Digest> also;
+  if (disk) also.push_back(*disk);
+  return MakeStatements(*image, record ? &*record : nullptr, identity, also)
       .statements;
 }
 
-void PrintSign(const Globals& g, const std::string& what, const SignResult& r) {
+// Signs the target's image and, if it has one, its disk image, with the same
+// statements (whose subjects name both).
+struct Signed {
+  SignResult image;
+  std::optional<Digest> disk;
+  std::optional<SignResult> disk_result;
+};
+Signed SignTarget(const Store& store, Target& t, AttachmentStore& where,
+                  const std::string& identity, const Signer& signer,
+                  bool attest) {
+  Signed out;
+  out.disk = DiskOf(t);
+  std::vector<std::pair<std::string, std::string>> statements;
+  if (attest) statements = StatementsFor(store, t, identity, out.disk);
+  out.image = SignImage(where, t.digest, identity, signer, statements);
+  if (out.disk)
+    out.disk_result = SignImage(where, *out.disk, identity, signer, statements);
+  return out;
+}
+
+void PrintSign(const Globals& g, const std::string& what, const Signed& s) {
+  const SignResult& r = s.image;
   if (g.json) {
-    std::printf("%s\n", json({{"image", what},
-                              {"identity", r.identity},
-                              {"signature", r.signature_tag},
-                              {"attestations", r.attestations}})
-                            .dump(2)
-                            .c_str());
+    json j = {{"image", what},
+              {"identity", r.identity},
+              {"signature", r.signature_tag},
+              {"attestations", r.attestations}};
+    if (s.disk) {
+      j["disk"] = {{"digest", s.disk->ToString()},
+                   {"signature", s.disk_result->signature_tag},
+                   {"attestations", s.disk_result->attestations}};
+    }
+    std::printf("%s\n", j.dump(2).c_str());
     return;
   }
   std::printf("signed %s for %s (%s%s)\n", what.c_str(), r.identity.c_str(),
@@ -157,6 +203,10 @@ void PrintSign(const Globals& g, const std::string& what, const SignResult& r) {
               r.attestations.empty()
                   ? ""
                   : (", attestations: " + Join(r.attestations, ", ")).c_str());
+  if (s.disk) {
+    std::printf("signed its disk image %s (%s)\n", s.disk->ToString().c_str(),
+                s.disk_result->signature_tag.c_str());
+  }
 }
 
 }  // namespace
@@ -206,8 +256,7 @@ int RunSign(const Globals& g, const RegistryArgs& r, const std::string& ref,
   auto signer = LoadKey(key);
   Target t = Resolve(store, r, ref);
   std::string id = identity.empty() ? t.identity : identity;
-  SignResult result = SignImage(*t.attachments, t.digest, id, *signer,
-                                StatementsFor(store, t, id));
+  Signed result = SignTarget(store, t, *t.attachments, id, *signer, true);
   PrintSign(g, ref + "@" + t.digest.ToString(), result);
   return 0;
 }
@@ -222,16 +271,28 @@ int RunVerify(const Globals& g, const RegistryArgs& r, const std::string& ref,
   o.require = require;
   if (!identity.empty()) o.identity = identity;
   VerifyResult v = VerifyImage(*t.attachments, t.digest, verifier, o);
+  // The disk image beside it must hold up as well as the image.
+  std::optional<Digest> disk = DiskOf(t);
+  std::optional<VerifyResult> dv;
+  if (disk) {
+    dv = WithContext("its disk image " + disk->ToString(), [&] {
+      return VerifyImage(*t.attachments, *disk, verifier, o);
+    });
+  }
   if (g.json) {
-    std::printf("%s\n", json({{"image", ref},
-                              {"digest", t.digest.ToString()},
-                              {"verified", true},
-                              {"signatures", v.signatures},
-                              {"identity", v.identity},
-                              {"attestations", v.attestations},
-                              {"key", verifier.Fingerprint()}})
-                            .dump(2)
-                            .c_str());
+    json j = {{"image", ref},
+              {"digest", t.digest.ToString()},
+              {"verified", true},
+              {"signatures", v.signatures},
+              {"identity", v.identity},
+              {"attestations", v.attestations},
+              {"key", verifier.Fingerprint()}};
+    if (disk) {
+      j["disk"] = {{"digest", disk->ToString()},
+                   {"signatures", dv->signatures},
+                   {"attestations", dv->attestations}};
+    }
+    std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf(
         "verified %s: signed by key %s for %s%s\n", t.digest.ToString().c_str(),
@@ -239,6 +300,13 @@ int RunVerify(const Globals& g, const RegistryArgs& r, const std::string& ref,
         v.attestations.empty()
             ? ""
             : ("; attestations: " + Join(v.attestations, ", ")).c_str());
+    if (disk) {
+      std::printf(
+          "verified its disk image %s%s\n", disk->ToString().c_str(),
+          dv->attestations.empty()
+              ? ""
+              : ("; attestations: " + Join(dv->attestations, ", ")).c_str());
+    }
   }
   return 0;
 }
@@ -267,10 +335,10 @@ void SignAfterBuild(const Store& store, const std::string& reference,
   RegistryArgs none;
   Target t = Resolve(store, none, reference);
   std::string id = identity.empty() ? t.identity : identity;
-  SignResult r = SignImage(*t.attachments, t.digest, id, *signer,
-                           StatementsFor(store, t, id));
-  std::fprintf(stderr, "signed %s for %s (%zu attestations)\n",
-               reference.c_str(), id.c_str(), r.attestations.size());
+  Signed r = SignTarget(store, t, *t.attachments, id, *signer, true);
+  std::fprintf(stderr, "signed %s%s for %s (%zu attestations)\n",
+               reference.c_str(), r.disk ? " and its disk image" : "",
+               id.c_str(), r.image.attestations.size());
 }
 
 std::string ExportWithAttachments(const Store& store, const std::string& source,
@@ -283,11 +351,16 @@ std::string ExportWithAttachments(const Store& store, const std::string& source,
     Located at = Locate(from, store);
     auto src = LayoutAttachments(at.layout, at.name,
                                  from.kind == Reference::Kind::kStore);
-    auto dst =
-        dest.kind == Reference::Kind::kStore
-            ? LayoutAttachments(store.layout(), dest.name, true)
-            : LayoutAttachments(Layout::Open(dest.path, false), "", false);
+    bool to_store = dest.kind == Reference::Kind::kStore;
+    Layout to = to_store ? store.layout() : Layout::Open(dest.path, false);
+    std::string to_name = to_store ? dest.name : "";
+    auto dst = LayoutAttachments(to, to_name, to_store);
     CopyAttachments(*src, *dst, image.descriptor.digest);
+    // The disk image goes along, with its signatures.
+    if (CopyDisk(at.layout, to, to_name, image.descriptor.digest)) {
+      CopyAttachments(*src, *dst,
+                      FindDisk(to, image.descriptor.digest)->descriptor.digest);
+    }
   }
   return written;
 }
@@ -302,7 +375,12 @@ std::vector<std::string> CarryAttachments(const Store& store,
   auto from = LayoutAttachments(at.layout, at.name,
                                 ref.kind == Reference::Kind::kStore);
   auto to = RegistryAttachments(client, repo);
-  return CopyAttachments(*from, *to, digest);
+  std::vector<std::string> tags = CopyAttachments(*from, *to, digest);
+  if (auto disk = FindDisk(at.layout, digest)) {
+    auto more = CopyAttachments(*from, *to, disk->descriptor.digest);
+    tags.insert(tags.end(), more.begin(), more.end());
+  }
+  return tags;
 }
 
 SignResult SignInRegistry(const Store& store, RegistryClient& client,
@@ -313,9 +391,11 @@ SignResult SignInRegistry(const Store& store, RegistryClient& client,
   std::string identity = client.host() + "/" + repo;
   Target t;
   t.digest = digest;
-  std::vector<std::pair<std::string, std::string>> statements;
-  if (RecordOf(store, digest)) statements = StatementsFor(store, t, identity);
-  return SignImage(*where, digest, identity, *signer, statements);
+  t.repo = repo;
+  t.registry = &client;
+  return SignTarget(store, t, *where, identity, *signer,
+                    RecordOf(store, digest).has_value())
+      .image;
 }
 
 void VerifyInRegistry(RegistryClient& client, const std::string& repo,
@@ -323,6 +403,10 @@ void VerifyInRegistry(RegistryClient& client, const std::string& repo,
   Verifier verifier = Verifier::FromPem(ReadFile(key, 1 << 20), key);
   auto where = RegistryAttachments(client, repo);
   VerifyImage(*where, digest, verifier, {});
+  if (auto disk = client.ManifestDigest(repo, DiskTag(digest))) {
+    WithContext("its disk image " + disk->ToString(),
+                [&] { VerifyImage(*where, *disk, verifier, {}); });
+  }
 }
 
 }  // namespace kiln::cli

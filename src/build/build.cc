@@ -1,5 +1,7 @@
 #include "build/build.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <future>
 #include <set>
@@ -11,6 +13,7 @@
 #include "compress/layer_encoder.h"
 #include "core/strings.h"
 #include "core/thread_pool.h"
+#include "disk/artifact.h"
 #include "image/export.h"
 #include "image/image.h"
 #include "packages/install.h"
@@ -280,6 +283,61 @@ BuildRecord MakeRecord(const Template& t, const BuildOptions& options,
   return r;
 }
 
+// The template's disk image for `image` (built, not yet named): the store's
+// copy if it already has one for this image, else made from the flattened
+// tree and moved into the store as a blob and an artifact manifest.
+DiskResult MakeDisk(const DiskSpec& spec, const Image& image, const Template& t,
+                    const BuildOptions& options, const Store& store,
+                    BuildObserver* observer) {
+  DiskResult result;
+  if (auto stored = FindDisk(store.layout(), image.descriptor.digest);
+      stored && store.layout().HasBlob(stored->blob.digest)) {
+    result.manifest = stored->descriptor;
+    result.manifest.annotations.clear();
+    result.blob = stored->blob;
+    result.info = stored->info;
+    result.cached = true;
+    return result;
+  }
+  auto stage = [&](const std::string& what) {
+    if (observer) observer->DiskStage(what);
+  };
+  stage("reading the image's file system");
+  FlattenOptions flatten;
+  flatten.spool = Spool::Create(store.tmp_dir());
+  Tree tree = Flatten(image, flatten);
+  DiskBuildOptions o;
+  o.image = image.descriptor.digest;
+  o.name = t.name;
+  o.version = t.version;
+  o.build_date = options.build_date;
+  o.scratch_dir = store.tmp_dir();
+  o.threads = options.threads;
+  PlanDisk(spec, tree, o);
+  stage(std::string("making the ") + DiskFilesystemName(spec.filesystem) +
+        " disk image");
+  MakeDirs(store.tmp_dir());
+  std::string out = TempPathBeside(store.tmp_dir() + "/disk");
+  DiskInfo info;
+  try {
+    info = BuildDisk(spec, tree, o, out);
+    stage("storing the disk image");
+    result.blob = store.layout().AdoptFile(out, DiskMediaType(spec.format));
+  } catch (...) {
+    ::unlink(out.c_str());
+    throw;
+  }
+  result.info = info;
+  Descriptor empty = store.layout().PutBlob("{}", media::kEmpty);
+  std::string title = t.name + "-" + t.Tag() + "." +
+                      (spec.format == DiskFormat::kQcow2 ? "qcow2" : "raw");
+  Manifest m = DiskManifest(image.descriptor, result.blob, empty, info,
+                            Rfc3339(options.build_date), title);
+  result.manifest =
+      store.layout().PutBlob(CanonicalJson(m.ToJson()), media::kManifest);
+  return result;
+}
+
 }  // namespace
 
 BuildResult Build(const BuildOptions& options, const Store& store,
@@ -543,6 +601,7 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   manifest.annotations[annotation::kVersion] = t.version;
   manifest.annotations[annotation::kCreated] = created;
   manifest.annotations[annotation::kTitle] = t.name;
+  if (t.disk) manifest.annotations[kDiskSpecAnnotation] = DiskSpecJson(*t.disk);
   if (base) {
     manifest.annotations[annotation::kBaseDigest] = pinned;
     manifest.annotations[annotation::kBaseName] =
@@ -564,7 +623,21 @@ BuildResult Build(const BuildOptions& options, const Store& store,
       store.layout()
           .PutBlob(record.ToJson(), kBuildRecordMediaType)
           .digest.ToString();
+  // The disk before the tag: a template whose disk cannot be made names
+  // nothing.
+  if (t.disk && options.disk) {
+    Image image{result.reference, t.name,
+                t.Tag(),          store.layout(),
+                result.manifest,  manifest,
+                config,           store.layout().ReadBlob(manifest.config)};
+    result.disk = WithContext("making the disk image", [&] {
+      return MakeDisk(*t.disk, image, t, options, store, observer);
+    });
+  }
   result.tag_moved = store.Tag(result.reference, entry, options.replace);
+  if (result.disk)
+    TagDisk(store.layout(), t.name, result.manifest.digest,
+            result.disk->manifest);
   if (!options.outputs.empty()) {
     Reference self;
     self.name = t.name;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cache/layer_cache.h"
+#include "disk/disk.h"
 #include "oci/model.h"
 #include "ref/reference.h"
 #include "registry/client.h"
@@ -30,6 +31,7 @@ struct BuildOptions {
   std::vector<Reference> outputs;          // copies besides the store
   bool replace = false;      // let NAME:VERSION move to new content
   bool locked = false;       // refuse bases not pinned by digest
+  bool disk = true;          // build the template's disk image, if it has one
   RegistryOptions registry;  // for docker:// bases
   // A remote cache to ask on a local miss (--cache-from): it stores what it
   // finds in the local cache and returns it.
@@ -49,6 +51,13 @@ struct LayerResult {
   std::optional<Digest> cache_key;  // the template's layers: their cache key
 };
 
+struct DiskResult {
+  Descriptor manifest;  // the disk artifact's
+  Descriptor blob;      // the raw or qcow2 file
+  DiskInfo info;
+  bool cached = false;  // the store already had it for this image
+};
+
 struct BuildResult {
   std::string reference;  // "hello:1.4.2"
   Descriptor manifest;
@@ -59,6 +68,7 @@ struct BuildResult {
   bool tag_moved = true;  // false: the tag already held this exact image
   std::vector<Digest>
       layer_keys;  // the cache key of each of the template's layers
+  std::optional<DiskResult> disk;
 };
 
 // Progress and notes from a build; the front end decides how to show them.
@@ -71,6 +81,9 @@ class BuildObserver {
                              uint64_t bytes_done) {}
   virtual void LayerFinished(size_t index, const LayerResult& result) {}
   virtual void Warning(const std::string& message) {}
+  // The disk image's stages: "reading the image", "making the ext4 file
+  // system", ...
+  virtual void DiskStage(const std::string& stage) {}
   // Whether a layer came from the cache, and if not, what changed since the
   // last build of it ("file bin/hello: sha256:… -> sha256:…"); for a hit,
   // where it came from if not the local cache.

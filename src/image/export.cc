@@ -7,6 +7,7 @@
 
 #include "compress/compressor.h"
 #include "core/strings.h"
+#include "disk/artifact.h"
 #include "tar/tar_reader.h"
 #include "tar/tar_writer.h"
 
@@ -198,6 +199,27 @@ std::string ExportRootfs(const Image& image, const Reference& dest,
   return "rootfs:" + dest.path;
 }
 
+// The disk file, in the format its name asks for (.qcow2; .raw or .img),
+// else as stored.
+std::string ExportDisk(const Image& image, const Reference& dest,
+                       const Store& store) {
+  auto disk = FindDisk(image.layout, image.descriptor.digest);
+  if (!disk) {
+    throw UserError(image.display +
+                    " has no disk image (its template has no disk: section, "
+                    "or it was built with --no-disk or copied without it)");
+  }
+  DiskFormat format = disk->info.format;
+  if (EndsWith(dest.path, ".qcow2")) {
+    format = DiskFormat::kQcow2;
+  } else if (EndsWith(dest.path, ".raw") || EndsWith(dest.path, ".img")) {
+    format = DiskFormat::kRaw;
+  }
+  MakeDirs(store.tmp_dir());
+  WriteDiskFile(image.layout, *disk, format, dest.path, store.tmp_dir());
+  return "disk:" + dest.path;
+}
+
 }  // namespace
 
 std::string ExportImage(const Image& image, const Reference& dest,
@@ -219,6 +241,8 @@ std::string ExportImage(const Image& image, const Reference& dest,
             return ExportDockerArchive(image, dest);
           case Reference::Kind::kRootfs:
             return ExportRootfs(image, dest, store);
+          case Reference::Kind::kDisk:
+            return ExportDisk(image, dest, store);
           case Reference::Kind::kRegistry:
             throw UserError("kiln push publishes to registries");
         }

@@ -105,8 +105,10 @@ std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i) {
 bool IsAttachmentTag(std::string_view ref) {
   std::string_view tag = ref.substr(
       ref.rfind(':') == std::string_view::npos ? 0 : ref.rfind(':') + 1);
-  return tag.size() == 7 + 64 + 4 && StartsWith(tag, "sha256-") &&
-         (EndsWith(tag, ".sig") || EndsWith(tag, ".att"));
+  if (!StartsWith(tag, "sha256-")) return false;
+  return (tag.size() == 7 + 64 + 4 &&
+          (EndsWith(tag, ".sig") || EndsWith(tag, ".att"))) ||
+         (tag.size() == 7 + 64 + 5 && EndsWith(tag, ".disk"));
 }
 
 Located Locate(const Reference& ref, const Store& store) {

@@ -38,8 +38,9 @@ struct Located {
   Descriptor descriptor;
 };
 Located Locate(const Reference& ref, const Store& store);
-// Whether a ref name ("sha256-<hex>.sig", "NAME:sha256-<hex>.att") names a
-// signature or attestation manifest rather than an image.
+// Whether a ref name ("sha256-<hex>.sig", "NAME:sha256-<hex>.att",
+// "NAME:sha256-<hex>.disk") names a signature, attestation or disk image
+// manifest rather than an image.
 bool IsAttachmentTag(std::string_view ref);
 
 // Opens the image a reference names. From an index, picks `platform` (default:

@@ -7,7 +7,7 @@
 namespace kiln {
 
 ImageInfo InspectImage(const Reference& ref, const Store& store, bool files) {
-  ImageInfo info{OpenImage(ref, store), {}, 0};
+  ImageInfo info{OpenImage(ref, store), {}, 0, std::nullopt};
   const Image& image = info.image;
   info.total_size = static_cast<uint64_t>(image.manifest.config.size);
   std::vector<std::string> created_by;
@@ -23,6 +23,7 @@ ImageInfo InspectImage(const Reference& ref, const Store& store, bool files) {
     info.total_size += static_cast<uint64_t>(layer.blob.size);
     info.layers.push_back(std::move(layer));
   }
+  info.disk = FindDisk(image.layout, image.descriptor.digest);
   return info;
 }
 

@@ -2,9 +2,11 @@
 // `kiln diff`. The front end only formats these.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "disk/artifact.h"
 #include "image/diff.h"
 #include "image/image.h"
 
@@ -20,7 +22,8 @@ struct LayerInfo {
 struct ImageInfo {
   Image image;
   std::vector<LayerInfo> layers;
-  uint64_t total_size = 0;  // config + layers, as stored
+  uint64_t total_size = 0;         // config + layers, as stored
+  std::optional<StoredDisk> disk;  // the disk image made from it, if any
 };
 
 ImageInfo InspectImage(const Reference& ref, const Store& store, bool files);

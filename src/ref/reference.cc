@@ -83,6 +83,12 @@ Reference ParseReference(std::string_view text) {
     }
     return ref;
   }
+  if (StartsWith(text, "disk:")) {
+    ref.kind = Reference::Kind::kDisk;
+    ref.path = std::string(text.substr(5));
+    if (ref.path.empty()) throw Bad(text, "disk: needs a file");
+    return ref;
+  }
   if (StartsWith(text, "rootfs:")) {
     ref.kind = Reference::Kind::kRootfs;
     ref.path = std::string(text.substr(7));
@@ -114,7 +120,7 @@ Reference ParseReference(std::string_view text) {
       StartsWith(text, "docker-daemon:")) {
     throw Bad(text,
               "unsupported transport (kiln reads NAME:TAG, oci:, docker://, "
-              "docker-archive:, rootfs:)");
+              "docker-archive:, rootfs:, disk:)");
   }
   ref.kind = Reference::Kind::kStore;
   ParseNameTag(text, text, &ref);
@@ -141,6 +147,8 @@ std::string Reference::ToString() const {
              (name.empty() ? "" : ":" + NameAndTag());
     case Kind::kRootfs:
       return "rootfs:" + path;
+    case Kind::kDisk:
+      return "disk:" + path;
   }
   return "";
 }

@@ -4,6 +4,7 @@
 //   docker://HOST[:PORT]/REPO[:TAG|@DIGEST]   a registry
 //   docker-archive:FILE[:NAME:TAG]  a `docker load` tarball
 //   rootfs:FILE.tar                 the flattened file system (output only)
+//   disk:FILE.qcow2                 the image's disk image (output only)
 #pragma once
 
 #include <optional>
@@ -15,9 +16,16 @@
 namespace kiln {
 
 struct Reference {
-  enum class Kind { kStore, kOciLayout, kRegistry, kDockerArchive, kRootfs };
+  enum class Kind {
+    kStore,
+    kOciLayout,
+    kRegistry,
+    kDockerArchive,
+    kRootfs,
+    kDisk
+  };
   Kind kind = Kind::kStore;
-  std::string path;      // oci:, docker-archive:, rootfs:
+  std::string path;      // oci:, docker-archive:, rootfs:, disk:
   std::string registry;  // docker://: "host[:port]"
   std::string name;  // store or registry repository; docker-archive image name
   std::string tag;   // store/registry tag, oci: ref name, docker-archive tag;

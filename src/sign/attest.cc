@@ -305,18 +305,24 @@ std::string ProvenancePredicate(const BuildRecord& r) {
 
 std::string Statement(const std::string& subject_name, const Digest& subject,
                       const std::string& predicate_type,
-                      const std::string& predicate_json) {
-  json s = {
-      {"_type", "https://in-toto.io/Statement/v1"},
-      {"subject", json::array({{{"name", subject_name},
-                                {"digest", {{"sha256", subject.hex()}}}}})},
-      {"predicateType", predicate_type},
-      {"predicate", json::parse(predicate_json)}};
+                      const std::string& predicate_json,
+                      const std::vector<Digest>& also) {
+  json subjects = json::array(
+      {{{"name", subject_name}, {"digest", {{"sha256", subject.hex()}}}}});
+  for (const auto& d : also) {
+    subjects.push_back(
+        {{"name", subject_name}, {"digest", {{"sha256", d.hex()}}}});
+  }
+  json s = {{"_type", "https://in-toto.io/Statement/v1"},
+            {"subject", subjects},
+            {"predicateType", predicate_type},
+            {"predicate", json::parse(predicate_json)}};
   return CanonicalJson(s);
 }
 
 StatementSet MakeStatements(const Image& image, const BuildRecord* record,
-                            const std::string& subject_name) {
+                            const std::string& subject_name,
+                            const std::vector<Digest>& also) {
   FlattenOptions f;
   f.hash_files = true;
   f.sha1 = true;
@@ -327,14 +333,14 @@ StatementSet MakeStatements(const Image& image, const BuildRecord* record,
   StatementSet set;
   set.statements.emplace_back(
       kSpdxPredicate,
-      Statement(subject_name, d, kSpdxPredicate, SpdxDocument(in)));
-  set.statements.emplace_back(
-      kCycloneDxPredicate,
-      Statement(subject_name, d, kCycloneDxPredicate, CycloneDxDocument(in)));
+      Statement(subject_name, d, kSpdxPredicate, SpdxDocument(in), also));
+  set.statements.emplace_back(kCycloneDxPredicate,
+                              Statement(subject_name, d, kCycloneDxPredicate,
+                                        CycloneDxDocument(in), also));
   if (record) {
     set.statements.emplace_back(kSlsaPredicate,
                                 Statement(subject_name, d, kSlsaPredicate,
-                                          ProvenancePredicate(*record)));
+                                          ProvenancePredicate(*record), also));
   }
   return set;
 }

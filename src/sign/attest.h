@@ -31,18 +31,22 @@ std::string SpdxDocument(const SbomInputs& in);
 std::string CycloneDxDocument(const SbomInputs& in);
 std::string ProvenancePredicate(const BuildRecord& record);
 
-// An in-toto Statement v1 about one image.
+// An in-toto Statement v1 about one image (and what was made of it: its
+// disk image is a second subject of the same statements).
 std::string Statement(const std::string& subject_name, const Digest& subject,
                       const std::string& predicate_type,
-                      const std::string& predicate_json);
+                      const std::string& predicate_json,
+                      const std::vector<Digest>& also = {});
 
 struct StatementSet {
   std::vector<std::pair<std::string, std::string>>
       statements;  // predicate type -> statement JSON
 };
-// SPDX, CycloneDX and (with a record) provenance statements for an image.
+// SPDX, CycloneDX and (with a record) provenance statements for an image,
+// and for `also` (its disk image's artifact), which has the same content.
 // Reads the image's layers once to hash every file.
 StatementSet MakeStatements(const Image& image, const BuildRecord* record,
-                            const std::string& subject_name);
+                            const std::string& subject_name,
+                            const std::vector<Digest>& also = {});
 
 }  // namespace kiln

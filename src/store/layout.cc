@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 #include "core/strings.h"
 
@@ -47,6 +48,25 @@ Descriptor BlobWriter::Commit(const std::string& media_type,
   }
   committed_ = true;
   FsyncPath(blobs_dir_);
+  return d;
+}
+
+Descriptor Layout::AdoptFile(const std::string& path,
+                             const std::string& media_type) const {
+  UniqueFd fd = OpenRead(path);
+  Sha256 hasher;
+  std::vector<char> buf(1 << 20);
+  while (size_t n = ReadFull(fd.get(), buf.data(), buf.size(), path))
+    hasher.Update(buf.data(), n);
+  Descriptor d;
+  d.media_type = media_type;
+  d.size = static_cast<int64_t>(hasher.bytes());
+  d.digest = hasher.Finish();
+  if (::fsync(fd.get()) != 0) throw SystemError("fsync " + path, errno);
+  std::string final_path = BlobPath(d.digest);
+  if (::rename(path.c_str(), final_path.c_str()) != 0)
+    throw SystemError("renaming " + path + " into " + final_path, errno);
+  FsyncPath(Dirname(final_path));
   return d;
 }
 

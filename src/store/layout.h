@@ -55,6 +55,10 @@ class Layout {
   std::unique_ptr<BlobWriter> NewBlob() const;
   Descriptor PutBlob(std::string_view bytes,
                      const std::string& media_type) const;
+  // Moves a finished file (on the layout's file system) in as a blob: hashed,
+  // fsynced and renamed, so a large file is never copied.
+  Descriptor AdoptFile(const std::string& path,
+                       const std::string& media_type) const;
   // Reads a small blob and checks its size and digest.
   std::string ReadBlob(const Descriptor& d,
                        uint64_t max_bytes = 16 << 20) const;

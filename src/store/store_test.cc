@@ -179,7 +179,7 @@ TEST(Reference, ErrorsNameTheText) {
   EXPECT_EQ(message("dir:/x"),
             "reference \"dir:/x\": unsupported transport (kiln reads NAME:TAG, "
             "oci:, docker://, "
-            "docker-archive:, rootfs:)");
+            "docker-archive:, rootfs:, disk:)");
   EXPECT_EQ(message(""), "empty image reference");
 }
 
