@@ -18,6 +18,11 @@ packages=(
   docker-registry apache2-utils openssl curl python3
   # Debian packages: InRelease verification, and the test APT repository
   gpgv gnupg dpkg-dev debian-archive-keyring
+  # disk images: the file-system writers kiln runs (ext4, erofs, squashfs),
+  # qcow2; the tests' readers (sfdisk, blkid, fsck.fat, mtools) and the
+  # firmware and machine that boot the example
+  e2fsprogs erofs-utils squashfs-tools qemu-utils fdisk util-linux
+  dosfstools mtools qemu-system-x86 ovmf
 )
 
 missing=()
