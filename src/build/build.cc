@@ -506,6 +506,19 @@ BuildResult Build(const BuildOptions& options, const Store& store,
                       Join(scripted, ", "));
   }
 
+  // The disk's needs (a kernel, a boot loader, the size) are checked before
+  // any layer is written; contents the cache holds only as metadata are
+  // checked again before the disk is made.
+  if (t.disk && options.disk &&
+      std::any_of(steps.begin(), steps.end(),
+                  [](const Step& s) { return !s.hit; })) {
+    DiskBuildOptions o;
+    o.name = t.name;
+    o.build_date = options.build_date;
+    WithContext("planning the disk image",
+                [&] { PlanDisk(*t.disk, tree_below(steps.size()), o); });
+  }
+
   // 3. Write the layers that missed, two at a time (each compresses on
   //    every core; more at once only helps small layers).
   std::vector<size_t> misses;

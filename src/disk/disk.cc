@@ -69,7 +69,7 @@ std::map<std::string, std::string> KernelConfig(const Tree& tree,
                                                 const std::string& release) {
   std::map<std::string, std::string> out;
   const Entry* e = Resolve(tree, "boot/config-" + release);
-  if (!e || e->type != EntryType::kFile) return out;
+  if (!e || e->type != EntryType::kFile || (e->size && !e->content)) return out;
   for (const auto& line : Split(ReadContent(*e), '\n')) {
     size_t eq = line.find('=');
     if (StartsWith(line, "CONFIG_") && eq != std::string::npos)
@@ -211,10 +211,13 @@ Plan MakePlan(const DiskSpec& spec, const Tree& tree,
                                   " is not a file in the image");
   }
   info.kernel = kernel_path;
-  plan.kernel_bytes = ReadContent(*plan.kernel);
+  // A layer the cache holds as metadata has no contents to check yet.
+  bool readable = plan.kernel->content || plan.kernel->size == 0;
+  if (readable) plan.kernel_bytes = ReadContent(*plan.kernel);
   const std::string& header = plan.kernel_bytes;
-  if (header.size() < 0x210 || header.compare(0x202, 4, "HdrS") != 0 ||
-      header.compare(0, 2, "MZ") != 0) {
+  if (readable &&
+      (header.size() < 0x210 || header.compare(0x202, 4, "HdrS") != 0 ||
+       header.compare(0, 2, "MZ") != 0)) {
     throw ErrorAt(kernel_loc, "disk.kernel: /" + kernel_path +
                                   " is not a Linux kernel with an EFI stub "
                                   "(bzImage with \"MZ\" and \"HdrS\")");
@@ -634,6 +637,12 @@ bool AllRootOwned(const Tree& tree) {
   return true;
 }
 
+bool HasDevices(const Tree& tree) {
+  for (const auto& [path, e] : tree.entries())
+    if (e.type == EntryType::kChar || e.type == EntryType::kBlock) return true;
+  return false;
+}
+
 void MakeReadOnlyFs(const DiskSpec& spec, const Tree& tree, const Plan& plan,
                     const std::string& image, const DiskBuildOptions& options,
                     const std::string& scratch) {
@@ -645,16 +654,18 @@ void MakeReadOnlyFs(const DiskSpec& spec, const Tree& tree, const Plan& plan,
     NeedTool("mksquashfs", "squashfs-tools", "for squashfs root file systems");
   }
   std::string date = std::to_string(options.build_date);
+  // The tools copy owners and device nodes from a staged tree, which only
+  // root can make; ext4 needs neither.
+  bool all_root = !root && AllRootOwned(tree);
+  if (!root && (!all_root || HasDevices(tree))) {
+    throw UserError(std::string("disk: the image has ") +
+                    (all_root ? "device nodes" : "files not owned by root") +
+                    ", which kiln writes to " + (erofs ? "erofs" : "squashfs") +
+                    " only when it runs as root (or use filesystem: ext4)");
+  }
   std::string stage = scratch + "/root";
   MakeDirs(stage);
   Stage(tree, stage, options.build_date);
-  bool all_root = !root && AllRootOwned(tree);
-  if (!root && !all_root) {
-    throw UserError(std::string("disk: the image has files not owned by "
-                                "root, and kiln writes their owners to ") +
-                    (erofs ? "erofs" : "squashfs") +
-                    " only when it runs as root (or use filesystem: ext4)");
-  }
   int threads = options.threads > 0
                     ? options.threads
                     : static_cast<int>(std::thread::hardware_concurrency());
