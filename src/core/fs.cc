@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <random>
+#include <vector>
 
 #include "core/error.h"
 
@@ -190,6 +192,54 @@ FileLock::FileLock(const std::string& path, Mode mode) {
 
 void Touch(const std::string& path) {
   ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+void CopySparseInto(const std::string& from, int out_fd, uint64_t offset,
+                    const std::string& out_what) {
+  UniqueFd in = OpenRead(from);
+  struct stat st;
+  if (::fstat(in.get(), &st) != 0) throw SystemError("reading " + from, errno);
+  std::vector<char> buf;
+  bool plain = false;  // copy_file_range refused: read and write
+  off_t pos = 0;
+  while (pos < st.st_size) {
+    off_t data = ::lseek(in.get(), pos, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;
+    if (data < 0) throw SystemError("reading " + from, errno);
+    off_t hole = ::lseek(in.get(), data, SEEK_HOLE);
+    if (hole < 0) throw SystemError("reading " + from, errno);
+    loff_t src = data, dst = static_cast<loff_t>(offset) + data;
+    while (src < hole) {
+      size_t want = static_cast<size_t>(hole - src);
+      if (!plain) {
+        ssize_t n = ::copy_file_range(in.get(), &src, out_fd, &dst, want, 0);
+        if (n > 0) continue;
+        if (n < 0 && errno != EXDEV && errno != EINVAL && errno != ENOSYS &&
+            errno != EOPNOTSUPP)
+          throw SystemError("copying " + from + " into " + out_what, errno);
+        plain = true;
+      }
+      buf.resize(1 << 20);
+      size_t n = ::pread(in.get(), buf.data(), std::min(want, buf.size()), src);
+      if (n == static_cast<size_t>(-1))
+        throw SystemError("reading " + from, errno);
+      if (n == 0) throw EnvError(from + " shrank while it was copied");
+      for (size_t done = 0; done < n;) {
+        ssize_t w = ::pwrite(out_fd, buf.data() + done, n - done,
+                             dst + static_cast<off_t>(done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) throw SystemError("writing " + out_what, errno);
+        done += static_cast<size_t>(w);
+      }
+      src += static_cast<off_t>(n);
+      dst += static_cast<off_t>(n);
+    }
+    pos = hole;
+  }
 }
 
 }  // namespace kiln

@@ -47,6 +47,11 @@ void WriteFileAtomic(const std::string& path, std::string_view data,
 // For hints that may be lost in a crash but never read half-written (caches
 // whose every line is checked): written beside and renamed, without fsync.
 void WriteHintFile(const std::string& path, std::string_view data);
+// Copies the file `from` into `out_fd` at `offset`, leaving holes where
+// `from` has them (raw disk images are mostly holes); copy_file_range where
+// the file systems allow it, read and write where not.
+void CopySparseInto(const std::string& from, int out_fd, uint64_t offset,
+                    const std::string& out_what);
 // A unique name beside `path` for a temporary file ("DIR/.tmp-NAME-RANDOM").
 std::string TempPathBeside(const std::string& path);
 std::string Dirname(const std::string& path);

@@ -130,7 +130,8 @@ struct Plan {
   const Entry* kernel = nullptr;
   std::string kernel_bytes;
   const Entry* bootloader = nullptr;
-  uint64_t root_estimate = 0;  // bytes the root file system needs at least
+  uint64_t root_estimate = 0;  // bytes an ext4 root needs
+  uint64_t root_minimum = 0;   // bytes any root of this file system needs
   uint64_t inodes = 0;
   std::string squashfs_comp = "gzip";
   Guid root_guid, root_fs_uuid, esp_guid;
@@ -179,6 +180,19 @@ Plan MakePlan(const DiskSpec& spec, const Tree& tree,
   plan.root_estimate = RoundUp(
       (blocks * kBlock + plan.inodes * 256) * 105 / 100 + 4 * kMiB, kMiB);
 
+  // erofs stores files uncompressed; squashfs compresses, so only the
+  // finished file system can say.
+  switch (spec.filesystem) {
+    case DiskFilesystem::kExt4:
+      plan.root_minimum = plan.root_estimate;
+      break;
+    case DiskFilesystem::kErofs:
+      plan.root_minimum = RoundUp(info.content_bytes, kMiB);
+      break;
+    case DiskFilesystem::kSquashfs:
+      plan.root_minimum = kMiB;
+      break;
+  }
   if (spec.boot == DiskBoot::kNone) return plan;
 
   // The kernel: the one named, or the only boot/vmlinuz-*.
@@ -211,6 +225,16 @@ Plan MakePlan(const DiskSpec& spec, const Tree& tree,
                                   " is not a file in the image");
   }
   info.kernel = kernel_path;
+  // What must exist first, then what must be in it (which a layer the
+  // cache holds as metadata cannot tell yet): the same mistake gets the same
+  // message whatever the cache holds.
+  plan.bootloader = Resolve(tree, spec.bootloader);
+  if (!plan.bootloader || plan.bootloader->type != EntryType::kFile) {
+    throw ErrorAt(spec.locs.At("bootloader"),
+                  "disk: the image has no boot loader /" + spec.bootloader +
+                      ": add the systemd-boot-efi package, or name the EFI "
+                      "binary with disk.bootloader");
+  }
   // A layer the cache holds as metadata has no contents to check yet.
   bool readable = plan.kernel->content || plan.kernel->size == 0;
   if (readable) plan.kernel_bytes = ReadContent(*plan.kernel);
@@ -302,13 +326,6 @@ Plan MakePlan(const DiskSpec& spec, const Tree& tree,
     }
   }
 
-  plan.bootloader = Resolve(tree, spec.bootloader);
-  if (!plan.bootloader || plan.bootloader->type != EntryType::kFile) {
-    throw ErrorAt(spec.locs.At("bootloader"),
-                  "disk: the image has no boot loader /" + spec.bootloader +
-                      ": add the systemd-boot-efi package, or name the EFI "
-                      "binary with disk.bootloader");
-  }
   std::string root = info.modules.empty()
                          ? "root=PARTUUID=" + plan.root_guid.ToString()
                          : "root=PARTLABEL=" + plan.root_label;
@@ -514,7 +531,10 @@ void MakeExt4(const Tree& tree, const Plan& plan, const std::string& image,
                   "\text4 = {\n\t\tfeatures = extent,huge_file,flex_bg,"
                   "metadata_csum,64bit,dir_nlink,extra_isize\n\t}\n");
   std::string fake_time =
-      "E2FSPROGS_FAKE_TIME=" + std::to_string(options.build_date);
+      // e2fsprogs reads a fake time of 0 as none (the clock): the epoch
+      // itself is written as its first second.
+      "E2FSPROGS_FAKE_TIME=" +
+      std::to_string(std::max<int64_t>(options.build_date, 1));
   uint64_t inodes = std::max<uint64_t>(plan.inodes, size / 16384);
   UniqueFd fd(
       ::open(image.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
@@ -699,32 +719,6 @@ void MakeReadOnlyFs(const DiskSpec& spec, const Tree& tree, const Plan& plan,
                     " file system");
 }
 
-// Copies `from` into `fd` at `offset`, leaving holes where `from` has them.
-void CopyInto(int fd, uint64_t offset, const std::string& from) {
-  UniqueFd in = OpenRead(from);
-  struct stat st;
-  Check(::fstat(in.get(), &st), "reading " + from);
-  off_t pos = 0;
-  while (pos < st.st_size) {
-    off_t data = ::lseek(in.get(), pos, SEEK_DATA);
-    if (data < 0) {
-      if (errno == ENXIO) break;
-      throw SystemError("reading " + from, errno);
-    }
-    off_t hole = ::lseek(in.get(), data, SEEK_HOLE);
-    if (hole < 0) throw SystemError("reading " + from, errno);
-    loff_t src = data, dst = static_cast<loff_t>(offset) + data;
-    size_t left = static_cast<size_t>(hole - data);
-    while (left > 0) {
-      ssize_t n = ::copy_file_range(in.get(), &src, fd, &dst, left, 0);
-      if (n <= 0)
-        throw SystemError("copying " + from + " into the disk", errno);
-      left -= static_cast<size_t>(n);
-    }
-    pos = hole;
-  }
-}
-
 std::string MiB(uint64_t bytes) {
   return std::to_string((bytes + kMiB - 1) / kMiB) + " MiB";
 }
@@ -800,8 +794,9 @@ DiskInfo PlanDisk(const DiskSpec& spec, const Tree& tree,
                   const DiskBuildOptions& options) {
   Plan plan = MakePlan(spec, tree, options);
   if (spec.size) {
-    uint64_t esp = spec.boot == DiskBoot::kNone ? 0 : 64 * kMiB;
-    uint64_t need = 2 * kMiB + esp + plan.root_estimate;
+    // The ESP's own size is known once its files are: FAT32's least here.
+    uint64_t esp = spec.boot == DiskBoot::kNone ? 0 : 33 * kMiB;
+    uint64_t need = 2 * kMiB + esp + plan.root_minimum;
     if (spec.size < need) {
       throw ErrorAt(spec.locs.At("size"),
                     "disk.size " + MiB(spec.size) +
@@ -835,13 +830,13 @@ DiskInfo BuildDisk(const DiskSpec& spec, const Tree& tree,
   uint64_t root_start = kMiB + esp_size;
   uint64_t root_size = 0;
   if (spec.size) {
-    uint64_t need = root_start + plan.root_estimate + kMiB;
+    uint64_t need = root_start + plan.root_minimum + kMiB;
     if (spec.size < need) {
       throw ErrorAt(spec.locs.At("size"),
                     "disk.size " + MiB(spec.size) +
                         " is too small: the content needs at least " +
                         MiB(need) + " (ESP " + MiB(esp_size) + ", root " +
-                        MiB(plan.root_estimate) + ")");
+                        MiB(plan.root_minimum) + ")");
     }
     root_size = spec.size - root_start - kMiB;
   }
@@ -918,7 +913,7 @@ DiskInfo BuildDisk(const DiskSpec& spec, const Tree& tree,
       fo.mtime = options.build_date;
       WriteFat32(fd.get(), kMiB, esp_files, fo, "the EFI system partition");
     }
-    CopyInto(fd.get(), root_start, root_image);
+    CopySparseInto(root_image, fd.get(), root_start, raw);
     Check(::fsync(fd.get()), "writing " + raw);
   }
   if (spec.format == DiskFormat::kQcow2) {

@@ -711,9 +711,10 @@ E Choice(Reader& r, const MapNode& m, const std::string& key,
     names.push_back(name);
   }
   std::string why = unsupported_why.empty() ? "" : " (" + unsupported_why + ")";
-  throw ErrorAt(m.ValueLoc(key), m.what() + "." + key + " must be " +
-                                     Join({names.begin(), names.end() - 1}, ", ") + " or " + names.back() + ", not " +
-                                     Quote(text) + why);
+  throw ErrorAt(m.ValueLoc(key),
+                m.what() + "." + key + " must be " +
+                    Join({names.begin(), names.end() - 1}, ", ") + " or " +
+                    names.back() + ", not " + Quote(text) + why);
 }
 
 DiskSpec ReadDisk(Reader& r, const YAML::Node& node) {

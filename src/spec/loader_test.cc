@@ -310,7 +310,7 @@ TEST_F(LoaderTest, DiskMistakesPointAtTheLine) {
     return m.substr(0, m.find('\n'));
   };
   EXPECT_EQ(ErrorOf(head + "  filesystem: xfs\n"),
-            "T/kiln.yaml:5:15: disk.filesystem must be ext4, erofs, "
+            "T/kiln.yaml:5:15: disk.filesystem must be ext4, erofs or "
             "squashfs, not \"xfs\"\n  filesystem: xfs\n              ^");
   EXPECT_EQ(first_line("  boot: bios\n"),
             "T/kiln.yaml:5:9: disk.boot \"bios\" is not supported: kiln boots "
