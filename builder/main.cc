@@ -154,7 +154,8 @@ int main(int argc, char** argv) {
   exp->add_option("ref", ref, "Image to export")->required();
   exp->add_option("dest", ref2,
                   "oci:DIR[:REF], docker-archive:FILE[:NAME:TAG], "
-                  "rootfs:FILE.tar or NAME:TAG")
+                  "rootfs:FILE.tar, disk:FILE.qcow2|.raw (the image's disk "
+                  "image) or NAME:TAG")
       ->required();
   exp->add_flag("--replace", replace,
                 "Let a store NAME:TAG move to this image");

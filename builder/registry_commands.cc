@@ -311,7 +311,17 @@ int RunPull(const Globals& g, const RegistryArgs& r, const std::string& src,
     Reference disk_source = source;
     disk_source.digest.reset();
     disk_source.tag = DiskTag(result.digest);
-    disk = Pull(store, disk_source, local.name + ":" + disk_source.tag, o);
+    // Only a disk image made from this image is named beside it.
+    PullOptions disk_options = o;
+    disk_options.before_tag = [&](const Digest& d) {
+      std::string what = disk_source.ToString();
+      auto m = client.GetManifest(source.name, d.ToString());
+      if (!m) throw EnvError(what + ": the registry lost its manifest");
+      CheckDiskManifest(Manifest::Parse(m->bytes, what), what, result.digest);
+      if (o.before_tag) o.before_tag(d);
+    };
+    disk = Pull(store, disk_source, local.name + ":" + disk_source.tag,
+                disk_options);
   }
   if (verify_client) {
     auto from = RegistryAttachments(*verify_client, source.name);

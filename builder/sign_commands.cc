@@ -99,10 +99,23 @@ struct Target {
   std::optional<Layout> layout;        // in the store or an oci: layout
 };
 
+// The disk image beside `image` in a registry, if there is one; one made
+// from another image (moved under this image's tag) is refused.
+std::optional<Digest> DiskInRegistry(RegistryClient& client,
+                                     const std::string& repo,
+                                     const Digest& image) {
+  std::string tag = DiskTag(image);
+  auto m = client.GetManifest(repo, tag);
+  if (!m) return std::nullopt;
+  std::string what = "docker://" + client.host() + "/" + repo + ":" + tag;
+  CheckDiskManifest(Manifest::Parse(m->bytes, what), what, image);
+  return m->digest;
+}
+
 // The disk image made from the target's image, if it is beside it: signed,
 // attested and verified with the image.
 std::optional<Digest> DiskOf(const Target& t) {
-  if (t.registry) return t.registry->ManifestDigest(t.repo, DiskTag(t.digest));
+  if (t.registry) return DiskInRegistry(*t.registry, t.repo, t.digest);
   if (t.layout) {
     if (auto disk = FindDisk(*t.layout, t.digest))
       return disk->descriptor.digest;
@@ -275,7 +288,7 @@ int RunVerify(const Globals& g, const RegistryArgs& r, const std::string& ref,
   std::optional<Digest> disk = DiskOf(t);
   std::optional<VerifyResult> dv;
   if (disk) {
-    dv = WithContext("its disk image " + disk->ToString(), [&] {
+    dv = WithContext("its disk image", [&] {
       return VerifyImage(*t.attachments, *disk, verifier, o);
     });
   }
@@ -403,8 +416,8 @@ void VerifyInRegistry(RegistryClient& client, const std::string& repo,
   Verifier verifier = Verifier::FromPem(ReadFile(key, 1 << 20), key);
   auto where = RegistryAttachments(client, repo);
   VerifyImage(*where, digest, verifier, {});
-  if (auto disk = client.ManifestDigest(repo, DiskTag(digest))) {
-    WithContext("its disk image " + disk->ToString(),
+  if (auto disk = DiskInRegistry(client, repo, digest)) {
+    WithContext("its disk image",
                 [&] { VerifyImage(*where, *disk, verifier, {}); });
   }
 }

@@ -639,6 +639,11 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   // The disk before the tag: a template whose disk cannot be made names
   // nothing.
   if (t.disk && options.disk) {
+    // A version that holds other content is refused before the disk is
+    // made, not after (Tag throws the same error then).
+    if (auto held = store.layout().FindRef(result.reference);
+        held && held->digest != result.manifest.digest && !options.replace)
+      store.Tag(result.reference, entry, false);
     Image image{result.reference, t.name,
                 t.Tag(),          store.layout(),
                 result.manifest,  manifest,

@@ -11,6 +11,7 @@
 #include "core/fs.h"
 #include "core/process.h"
 #include "core/strings.h"
+#include "digest/digest.h"
 
 namespace kiln {
 namespace {
@@ -21,30 +22,15 @@ bool NamesDisk(const std::string& ref, const std::string& tag) {
 
 // Copies a file keeping its holes (raw disks are mostly holes).
 void CopySparse(const std::string& from, const std::string& to) {
-  UniqueFd in = OpenRead(from);
   struct stat st;
-  if (::fstat(in.get(), &st) != 0) throw SystemError("reading " + from, errno);
+  if (::stat(from.c_str(), &st) != 0)
+    throw SystemError("reading " + from, errno);
   UniqueFd out(
       ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!out.valid()) throw SystemError("creating " + to, errno);
   if (::ftruncate(out.get(), st.st_size) != 0)
     throw SystemError("sizing " + to, errno);
-  off_t pos = 0;
-  while (pos < st.st_size) {
-    off_t data = ::lseek(in.get(), pos, SEEK_DATA);
-    if (data < 0 && errno == ENXIO) break;
-    if (data < 0) throw SystemError("reading " + from, errno);
-    off_t hole = ::lseek(in.get(), data, SEEK_HOLE);
-    if (hole < 0) throw SystemError("reading " + from, errno);
-    loff_t src = data, dst = data;
-    size_t left = static_cast<size_t>(hole - data);
-    while (left > 0) {
-      ssize_t n = ::copy_file_range(in.get(), &src, out.get(), &dst, left, 0);
-      if (n <= 0) throw SystemError("copying " + from + " to " + to, errno);
-      left -= static_cast<size_t>(n);
-    }
-    pos = hole;
-  }
+  CopySparseInto(from, out.get(), 0, to);
   if (::fsync(out.get()) != 0) throw SystemError("writing " + to, errno);
 }
 
@@ -105,16 +91,28 @@ std::optional<StoredDisk> FindDisk(const Layout& layout, const Digest& image) {
     std::string what = layout.dir() + " " + it->second;
     disk.manifest = Manifest::Parse(layout.ReadBlob(d), what);
     const Manifest& m = disk.manifest;
-    auto info = m.annotations.find(kDiskInfoAnnotation);
-    if (m.artifact_type != kDiskArtifactType || m.layers.size() != 1 ||
-        info == m.annotations.end()) {
-      throw UserError(what + " is not a kiln disk artifact");
-    }
+    CheckDiskManifest(m, what, image);
     disk.blob = m.layers[0];
-    disk.info = DiskInfo::FromJson(info->second, what);
+    disk.info = DiskInfo::FromJson(m.annotations.at(kDiskInfoAnnotation), what);
     return disk;
   }
   return std::nullopt;
+}
+
+void CheckDiskManifest(const Manifest& m, const std::string& what,
+                       const Digest& image) {
+  if (m.artifact_type != kDiskArtifactType || m.layers.size() != 1 ||
+      !m.annotations.count(kDiskInfoAnnotation)) {
+    throw UserError(what + " is not a kiln disk artifact");
+  }
+  if (!m.subject) {
+    throw UserError(what + " names no image it was made from (no subject)");
+  }
+  if (m.subject->digest != image) {
+    throw UserError(what + " is the disk image of " +
+                    m.subject->digest.ToString() + ", not of " +
+                    image.ToString());
+  }
 }
 
 void TagDisk(const Layout& layout, const std::string& name, const Digest& image,
@@ -150,6 +148,15 @@ void WriteDiskFile(const Layout& layout, const StoredDisk& disk,
                    DiskFormat format, const std::string& path,
                    const std::string& scratch_dir) {
   std::string source = layout.BlobPath(disk.blob.digest);
+  uint64_t size = 0;
+  Digest actual = Sha256OfFile(source, &size);
+  if (actual != disk.blob.digest ||
+      size != static_cast<uint64_t>(disk.blob.size)) {
+    throw EnvError(layout.dir() + ": the disk file " +
+                   disk.blob.digest.ToString() + " is corrupt: its content (" +
+                   std::to_string(size) + " bytes) has digest " +
+                   actual.ToString());
+  }
   std::string temp = TempPathBeside(path);
   try {
     if (format == disk.info.format) {

@@ -43,8 +43,13 @@ struct StoredDisk {
   Descriptor blob;  // the disk file
   DiskInfo info;
 };
-// The disk artifact made from `image` in `layout`, if there is one.
+// The disk artifact made from `image` in `layout`, if there is one. One
+// that is not a kiln disk artifact, or whose subject is another image (a disk
+// moved under this image's tag), is refused.
 std::optional<StoredDisk> FindDisk(const Layout& layout, const Digest& image);
+// Checks that `m` (named `what`) is a kiln disk artifact made from `image`.
+void CheckDiskManifest(const Manifest& m, const std::string& what,
+                       const Digest& image);
 
 // Names the artifact in the layout: "NAME:sha256-<hex>.disk" in the store,
 // "sha256-<hex>.disk" in an oci: layout (name empty), replacing what had
@@ -58,7 +63,8 @@ bool CopyDisk(const Layout& from, const Layout& to, const std::string& to_name,
               const Digest& image);
 
 // Writes the disk file of `disk` to `path` as `format` (by copying, or by
-// qemu-img converting), beside and renamed into place.
+// qemu-img converting), beside and renamed into place. The stored file is
+// checked against its digest first.
 void WriteDiskFile(const Layout& layout, const StoredDisk& disk,
                    DiskFormat format, const std::string& path,
                    const std::string& scratch_dir);

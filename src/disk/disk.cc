@@ -474,11 +474,23 @@ void Stage(const Tree& tree, const std::string& dir, int64_t build_date) {
         "setting the times of " + dir);
 }
 
+// A tool's command line with an environment of kiln's choosing: the
+// caller's SOURCE_DATE_EPOCH (mksquashfs refuses it beside -all-time), locale
+// and time zone do not reach it; `env` adds variables.
+std::vector<std::string> ToolCommand(const std::vector<std::string>& argv,
+                                     const std::vector<std::string>& env = {}) {
+  std::vector<std::string> out = {"env", "-u", "SOURCE_DATE_EPOCH", "LC_ALL=C",
+                                  "TZ=UTC"};
+  out.insert(out.end(), env.begin(), env.end());
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
 void RunTool(const std::vector<std::string>& argv, const std::string& what,
-             bool stderr_is_failure = false) {
-  ProcessResult r = RunProcess(argv, "", kToolTimeout);
+             const std::vector<std::string>& env = {}) {
+  ProcessResult r = RunProcess(ToolCommand(argv, env), "", kToolTimeout);
   std::string err(Trim(r.err));
-  if (r.exit_code != 0 || (stderr_is_failure && !err.empty())) {
+  if (r.exit_code != 0) {
     if (err.empty()) err = Trim(r.out);
     // A usage text after the complaint says nothing more.
     std::vector<std::string> lines = Split(err, '\n');
@@ -541,30 +553,14 @@ void MakeExt4(const Tree& tree, const Plan& plan, const std::string& image,
   if (!fd.valid()) throw SystemError("creating " + image, errno);
   Check(::ftruncate(fd.get(), static_cast<off_t>(size)), "sizing " + image);
   fd = UniqueFd();
-  RunTool({"env",
-           fake_time,
-           "MKE2FS_CONFIG=" + config,
-           "mke2fs",
-           "-q",
-           "-F",
-           "-t",
-           "ext4",
-           "-b",
-           "4096",
-           "-N",
-           std::to_string(inodes),
-           "-U",
-           plan.root_fs_uuid.ToString(),
-           "-E",
+  RunTool({"mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-N",
+           std::to_string(inodes), "-U", plan.root_fs_uuid.ToString(), "-E",
            "hash_seed=" +
                Guid::FromDigest(options.image, "root-fs-hash").ToString() +
                ",root_owner=0:0,lazy_itable_init=0,nodiscard",
-           "-L",
-           "root",
-           "-m",
-           "0",
-           image},
-          "making the ext4 file system");
+           "-L", "root", "-m", "0", image},
+          "making the ext4 file system",
+          {fake_time, "MKE2FS_CONFIG=" + config});
 
   std::string script;
   std::map<const Entry*, int> links;
@@ -633,9 +629,9 @@ void MakeExt4(const Tree& tree, const Plan& plan, const std::string& image,
   }
   std::string script_path = scratch + "/debugfs.script";
   WriteFileAtomic(script_path, script);
-  ProcessResult r =
-      RunProcess({"env", fake_time, "debugfs", "-w", "-f", script_path, image},
-                 "", kToolTimeout);
+  ProcessResult r = RunProcess(
+      ToolCommand({"debugfs", "-w", "-f", script_path, image}, {fake_time}), "",
+      kToolTimeout);
   // debugfs reports a failed command on stderr and goes on: any line there
   // but its banner is a failure.
   std::string errors;
@@ -647,8 +643,8 @@ void MakeExt4(const Tree& tree, const Plan& plan, const std::string& image,
     throw EnvError("writing the files into the ext4 file system: debugfs: " +
                    std::string(Trim(errors)));
   }
-  RunTool({"env", fake_time, "e2fsck", "-fn", image},
-          "checking the ext4 file system");
+  RunTool({"e2fsck", "-fn", image}, "checking the ext4 file system",
+          {fake_time});
 }
 
 bool AllRootOwned(const Tree& tree) {

@@ -143,40 +143,47 @@ tar -xOf "$T/rootfs.tar" usr/lib/systemd/boot/efi/systemd-bootx64.efi >"$T/syste
   fail "the image has no usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 assert_file_eq "$T/systemd-bootx64.efi" "$T/bootx64.efi" "BOOTX64.EFI against the image's systemd-bootx64.efi"
 
+# boot DISK FORMAT: QEMU + OVMF boots DISK until the marker is on the serial
+# console ($T/serial.log), then is stopped.
+boot() {
+  local disk=$1 format=$2 started
+  cp "$OVMF_VARS" "$T/ovmf-vars.fd"
+  : >"$T/serial.log"
+  started=$SECONDS
+  # -nodefaults: no VGA, DVD drive or NIC (OVMF tries none of them first);
+  # -no-reboot: a reset or a kernel panic with panic=N ends QEMU.
+  qemu-system-x86_64 -machine q35 -accel tcg -m 512 -smp 1 \
+    -nodefaults -display none -no-reboot -monitor none \
+    -serial "file:$T/serial.log" \
+    -drive "if=pflash,format=raw,readonly=on,file=$OVMF_CODE" \
+    -drive "if=pflash,format=raw,file=$T/ovmf-vars.fd" \
+    -drive "file=$disk,if=virtio,format=$format,snapshot=on" \
+    </dev/null >"$T/qemu.out" 2>&1 &
+  QEMU_PID=$!
+  while :; do
+    if grep -q "$MARKER" "$T/serial.log"; then
+      break
+    fi
+    if grep -q "Kernel panic" "$T/serial.log"; then
+      fail "the kernel panicked after $((SECONDS - started))s; the serial console:"$'\n'"$(serial_tail 60)"
+    fi
+    if ! kill -0 "$QEMU_PID" 2>/dev/null; then
+      wait "$QEMU_PID" 2>/dev/null || true
+      QEMU_PID=
+      fail "QEMU exited after $((SECONDS - started))s: $(cat "$T/qemu.out")"$'\n'"the serial console:"$'\n'"$(serial_tail 60)"
+    fi
+    if ((SECONDS - started > BOOT_TIMEOUT)); then
+      fail "no \"$MARKER\" on the serial console within ${BOOT_TIMEOUT}s; its end:"$'\n'"$(serial_tail 60)"
+    fi
+    sleep 1
+  done
+  echo "booted to the marker in $((SECONDS - started))s" >&2
+  stop_qemu
+}
+
 step "QEMU + OVMF (TCG, no KVM) boots the disk to busybox httpd within ${BOOT_TIMEOUT}s"
 page_line=$(head -n 1 "$EX/rootfs/srv/www/index.html")
-cp "$OVMF_VARS" "$T/ovmf-vars.fd"
-: >"$T/serial.log"
-started=$SECONDS
-# -nodefaults: no VGA, DVD drive or NIC (OVMF tries none of them first);
-# -no-reboot: a reset or a kernel panic with panic=N ends QEMU.
-qemu-system-x86_64 -machine q35 -accel tcg -m 512 -smp 1 \
-  -nodefaults -display none -no-reboot -monitor none \
-  -serial "file:$T/serial.log" \
-  -drive "if=pflash,format=raw,readonly=on,file=$OVMF_CODE" \
-  -drive "if=pflash,format=raw,file=$T/ovmf-vars.fd" \
-  -drive "file=$QCOW,if=virtio,format=qcow2,snapshot=on" \
-  </dev/null >"$T/qemu.out" 2>&1 &
-QEMU_PID=$!
-while :; do
-  if grep -q "$MARKER" "$T/serial.log"; then
-    break
-  fi
-  if grep -q "Kernel panic" "$T/serial.log"; then
-    fail "the kernel panicked after $((SECONDS - started))s; the serial console:"$'\n'"$(serial_tail 60)"
-  fi
-  if ! kill -0 "$QEMU_PID" 2>/dev/null; then
-    wait "$QEMU_PID" 2>/dev/null || true
-    QEMU_PID=
-    fail "QEMU exited after $((SECONDS - started))s: $(cat "$T/qemu.out")"$'\n'"the serial console:"$'\n'"$(serial_tail 60)"
-  fi
-  if ((SECONDS - started > BOOT_TIMEOUT)); then
-    fail "no \"$MARKER\" on the serial console within ${BOOT_TIMEOUT}s; its end:"$'\n'"$(serial_tail 60)"
-  fi
-  sleep 1
-done
-echo "booted to the marker in $((SECONDS - started))s" >&2
-stop_qemu
+boot "$QCOW" qcow2
 ready=$(tr -d '\r' <"$T/serial.log" | grep -m1 "$MARKER")
 assert_eq "$MARKER $page_line" "$ready" "the ready line: the marker and the page's first line, fetched from httpd"
 
@@ -206,3 +213,26 @@ if [[ $(jq -r .disk.blob "$T/build2.json") != "$DISK_BLOB" ]]; then
 fi
 assert_eq "$DISK_DIGEST" "$(jq -r .disk.digest "$T/build2.json")" "the disk artifact's manifest digest"
 assert_eq "$(jq -r .digest "$T/build.json")" "$(jq -r .digest "$T/build2.json")" "the image's manifest digest"
+
+# The read-only roots: the same example on erofs and on squashfs, raw. kiln
+# reads the kernel's config and puts their modules in the initramfs.
+for fs in erofs squashfs; do
+  step "the example with an $fs root, as a raw disk, boots too"
+  mkdir -p "$T/$fs"
+  cp -r "$EX/." "$T/$fs/"
+  cat >"$T/$fs/kiln.yaml" <<EOF
+apiVersion: kiln.dev/v1
+extends: $TEMPLATE
+version: 1.0.0-$fs
+disk:
+  filesystem: $fs
+  cmdline: console=ttyS0
+EOF
+  build_locked "build-$fs" "$KILN" --store "$S" build "$T/$fs/kiln.yaml"
+  assert_eq "$fs" "$(jq -r '.disk.partitions[1].filesystem' "$T/build-$fs.json")" "the root partition's file system"
+  jq -e --arg m "$fs" '.disk.modules | index($m)' "$T/build-$fs.json" >/dev/null ||
+    fail "the initramfs does not load $fs: $(jq -c .disk.modules "$T/build-$fs.json")"
+  kiln_ok "export-$fs" --store "$S" export "webserver:1.0.0-$fs" "disk:$T/$fs.raw"
+  boot "$T/$fs.raw" raw
+  assert_contains "$(tr -d '\r' <"$T/serial.log")" "rootfstype=$fs ro" "the kernel command line"
+done
