@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <future>
 #include <set>
 
@@ -288,7 +289,8 @@ BuildRecord MakeRecord(const Template& t, const BuildOptions& options,
 // tree and moved into the store as a blob and an artifact manifest.
 DiskResult MakeDisk(const DiskSpec& spec, const Image& image, const Template& t,
                     const BuildOptions& options, const Store& store,
-                    BuildObserver* observer) {
+                    BuildObserver* observer,
+                    const std::function<void()>& before_writing) {
   DiskResult result;
   if (auto stored = FindDisk(store.layout(), image.descriptor.digest);
       stored && store.layout().HasBlob(stored->blob.digest)) {
@@ -314,6 +316,7 @@ DiskResult MakeDisk(const DiskSpec& spec, const Image& image, const Template& t,
   o.scratch_dir = store.tmp_dir();
   o.threads = options.threads;
   PlanDisk(spec, tree, o);
+  before_writing();
   stage(std::string("making the ") + DiskFilesystemName(spec.filesystem) +
         " disk image");
   MakeDirs(store.tmp_dir());
@@ -639,17 +642,18 @@ BuildResult Build(const BuildOptions& options, const Store& store,
   // The disk before the tag: a template whose disk cannot be made names
   // nothing.
   if (t.disk && options.disk) {
-    // A version that holds other content is refused before the disk is
-    // made, not after (Tag throws the same error then).
-    if (auto held = store.layout().FindRef(result.reference);
-        held && held->digest != result.manifest.digest && !options.replace)
-      store.Tag(result.reference, entry, false);
     Image image{result.reference, t.name,
                 t.Tag(),          store.layout(),
                 result.manifest,  manifest,
                 config,           store.layout().ReadBlob(manifest.config)};
     result.disk = WithContext("making the disk image", [&] {
-      return MakeDisk(*t.disk, image, t, options, store, observer);
+      // A version that holds other content is refused once the disk's
+      // plan holds, before the disk is made (Tag throws the same error).
+      return MakeDisk(*t.disk, image, t, options, store, observer, [&] {
+        if (auto held = store.layout().FindRef(result.reference);
+            held && held->digest != result.manifest.digest && !options.replace)
+          store.Tag(result.reference, entry, false);
+      });
     });
   }
   result.tag_moved = store.Tag(result.reference, entry, options.replace);
