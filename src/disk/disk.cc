@@ -710,6 +710,11 @@ void MakeReadOnlyFs(const DiskSpec& spec, const Tree& tree, const Plan& plan,
             "-quiet",
             "-no-progress"};
     if (all_root) argv.push_back("-all-root");
+    // zstd's default (15) takes ten times as long as 9 for 7% less.
+    if (plan.squashfs_comp == "zstd") {
+      argv.push_back("-Xcompression-level");
+      argv.push_back("9");
+    }
   }
   RunTool(argv, std::string("making the ") + (erofs ? "erofs" : "squashfs") +
                     " file system");
