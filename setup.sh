@@ -23,6 +23,9 @@ packages=(
   # firmware and machine that boot the example
   e2fsprogs erofs-utils squashfs-tools qemu-utils fdisk util-linux
   dosfstools mtools qemu-system-x86 ovmf
+  # the fuzzers (fuzz/): clang with libFuzzer and the sanitizers' runtimes,
+  # llvm-symbolizer for readable reports
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 missing=()

@@ -14,9 +14,11 @@
 #include "core/fs.h"
 #include "core/strings.h"
 #include "disk/artifact.h"
+#include "image/compare.h"
 #include "image/export.h"
 #include "image/inspect.h"
 #include "progress.h"
+#include "report.h"
 #include "store/store.h"
 
 namespace kiln::cli {
@@ -105,6 +107,8 @@ std::vector<std::string> TemplatePath() {
 // The largest mtime a ustar header holds (11 octal digits): year 2242.
 constexpr uint64_t kMaxBuildDate = 077777777777ULL;
 
+}  // namespace
+
 int64_t BuildDate(const std::optional<std::string>& flag) {
   std::string text;
   std::string from;
@@ -130,6 +134,8 @@ int64_t BuildDate(const std::optional<std::string>& flag) {
   }
   return static_cast<int64_t>(*v);
 }
+
+namespace {
 
 json DiskJson(const DiskResult& d) {
   json j = json::parse(d.info.ToJson());
@@ -462,29 +468,30 @@ int RunInspect(const Globals& g, const std::string& ref_text, bool files) {
   return 0;
 }
 
-int RunDiff(const Globals& g, const std::string& a, const std::string& b) {
+int RunDiff(const Globals& g, const std::string& a, const std::string& b,
+            bool layers) {
   Store store = OpenStore(g);
-  auto changes = DiffImages(ParseReference(a), ParseReference(b), store);
+  Image ia = OpenImage(ParseReference(a), store);
+  Image ib = OpenImage(ParseReference(b), store);
+  CompareOptions options;
+  options.layers = layers;
+  options.disk = layers;
+  ImageComparison c = CompareImages(ia, ib, options);
+  const auto& changes = c.files;
   if (g.json) {
     json list = json::array();
-    for (const auto& c : changes) {
-      const char* kind = c.kind == PathChange::Kind::kAdded     ? "added"
-                         : c.kind == PathChange::Kind::kRemoved ? "removed"
-                                                                : "changed";
-      list.push_back(
-          {{"path", c.path}, {"change", kind}, {"properties", c.properties}});
-    }
-    PrintJson({{"identical", changes.empty()}, {"changes", list}});
+    for (const auto& change : changes) list.push_back(PathChangeJson(change));
+    json j = {{"identical", changes.empty()}, {"changes", list}};
+    if (layers) j["report"] = ComparisonJson(c, false);
+    PrintJson(j);
     return 0;
   }
-  for (const auto& c : changes) {
-    char mark = c.kind == PathChange::Kind::kAdded     ? '+'
-                : c.kind == PathChange::Kind::kRemoved ? '-'
-                                                       : '~';
-    std::printf("%c %s%s%s\n", mark, c.path.c_str(),
-                c.properties.empty() ? "" : ": ",
-                Join(c.properties, ", ").c_str());
+  if (layers) {
+    PrintComparison(c, ia.display, ib.display, false);
+    if (!changes.empty()) std::printf("files:\n");
   }
+  for (const auto& change : changes)
+    std::printf("%s\n", PathChangeLine(change).c_str());
   if (changes.empty() && !g.quiet) std::fprintf(stderr, "no differences\n");
   return 0;
 }

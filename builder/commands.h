@@ -2,6 +2,7 @@
 // propagate as kiln::Error; main maps them to exit codes.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,7 +48,12 @@ int RunLock(const Globals& g, const BuildArgs& args);
 // templates).
 LoadOptions MakeLoadOptions(const BuildArgs& args);
 int RunInspect(const Globals& g, const std::string& ref, bool files);
-int RunDiff(const Globals& g, const std::string& a, const std::string& b);
+// With `layers`, the manifest, config, layers (down to the first differing
+// tar entry) and disk are compared too.
+int RunDiff(const Globals& g, const std::string& a, const std::string& b,
+            bool layers);
+// The build date: --source-date-epoch, else $SOURCE_DATE_EPOCH, else 0.
+int64_t BuildDate(const std::optional<std::string>& flag);
 int RunExport(const Globals& g, const std::string& ref, const std::string& dest,
               bool replace);
 int RunFsck(const Globals& g);
@@ -103,5 +109,15 @@ void VerifyInRegistry(RegistryClient& client, const std::string& repo,
 
 int RunHistory(const Globals& g, const RegistryArgs& r, const std::string& ref,
                const std::string& channel);
+
+// kiln repro (repro_commands.cc): the template's build flags, and what to
+// compare with.
+struct ReproArgs {
+  BuildArgs build;      // template, --context, --set, --source-date-epoch
+  std::string against;  // --against REF: rebuild once and compare with it
+  bool keep = false;    // --keep: leave the builds' folders
+};
+int RunRepro(const Globals& g, const ReproArgs& args,
+             const RegistryArgs& registry);
 
 }  // namespace kiln::cli

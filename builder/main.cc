@@ -144,10 +144,59 @@ int main(int argc, char** argv) {
       "diff", "List paths added, removed or changed between two images");
   diff->add_option("a", ref, "First image")->required();
   diff->add_option("b", ref2, "Second image")->required();
+  bool layers = false;
+  diff->add_flag("--layers", layers,
+                 "Also compare manifests, configs, each layer's tar entries "
+                 "(the first that differs, and in what) and disk images");
   diff->add_flag("--json", g.json, "Print as JSON");
-  diff->footer("Example: kiln diff hello:1.0.0 hello:1.1.0");
+  diff->footer(
+      "Example: kiln diff hello:1.0.0 hello:1.1.0\n"
+      "         kiln diff hello:1.0.0 oci:out:1.0.0 --layers");
   diff->callback(
-      [&] { run = [&] { return kiln::cli::RunDiff(g, ref, ref2); }; });
+      [&] { run = [&] { return kiln::cli::RunDiff(g, ref, ref2, layers); }; });
+
+  kiln::cli::ReproArgs rp;
+  auto* repro = app.add_subcommand(
+      "repro",
+      "Build a template twice, each in a fresh store under other conditions "
+      "(path, file order and times, time zone, locale, umask, environment, "
+      "CPUs, HOME, host name, user), and check the digests agree");
+  repro
+      ->add_option("template", rp.build.template_path,
+                   "Template file (kiln.yaml)")
+      ->required();
+  repro->add_option(
+      "--context", rp.build.context,
+      "Folder that files: src paths are relative to (default: the template's)");
+  repro->add_option("--set", rp.build.sets,
+                    "Override an arg: --set KEY=VALUE (repeatable)");
+  repro->add_option("--source-date-epoch", rp.build.source_date_epoch,
+                    "Build date of both builds (default: $SOURCE_DATE_EPOCH, "
+                    "else 0)");
+  repro->add_flag("--locked", rp.build.locked,
+                  "Build only from pins (as kiln build --locked)");
+  repro->add_option("--against", rp.against,
+                    "Rebuild once and compare with this image instead: "
+                    "NAME:TAG, oci:DIR[:REF] or docker://HOST/REPO[:TAG]");
+  repro->add_flag("--keep", rp.keep,
+                  "Keep the builds' folders (stores, source copies, logs)");
+  repro->add_option(
+      "--creds", reg.creds,
+      "USER:PASSWORD for the registry of a docker:// base or --against");
+  repro->add_flag("--insecure", reg.insecure,
+                  "Allow plain HTTP and unverified TLS for registries");
+  repro->add_option("--ca-file", reg.ca_file,
+                    "PEM bundle of CAs to trust besides the system's");
+  repro->add_flag("--json", g.json, "Print the result as JSON");
+  repro->add_flag("-q,--quiet", g.quiet, "Print only the result");
+  repro->footer(
+      "Example: kiln repro examples/hello/kiln.yaml\n"
+      "         kiln repro examples/hello/kiln.yaml --against "
+      "docker://registry.example.com/team/hello:1.0.0\n"
+      "Exit codes: 0 reproducible, 1 not (the report says where the images "
+      "differ), or what a failed build exited with.");
+  repro->callback(
+      [&] { run = [&] { return kiln::cli::RunRepro(g, rp, reg); }; });
 
   auto* exp =
       app.add_subcommand("export", "Write an image to another reference");

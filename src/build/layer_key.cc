@@ -53,9 +53,15 @@ json SpecJson(const LayerSpec& s) {
                        {"owner", Owner(d.owner)}});
   }
   for (const auto& t : s.tarballs) {
-    tarballs.push_back({{"sha256", t.sha256},
-                        {"dest", t.dest},
-                        {"allowDevices", t.allow_devices}});
+    json tarball = {{"sha256", t.sha256},
+                    {"dest", t.dest},
+                    {"allowDevices", t.allow_devices}};
+    // Only when given, so the keys of tarballs that need neither stay as
+    // they were. They decide whether the tarball is refused, so a hit must
+    // not skip that check.
+    if (t.allow_setuid) tarball["allowSetuid"] = true;
+    if (t.max_unpacked_size) tarball["maxUnpackedSize"] = *t.max_unpacked_size;
+    tarballs.push_back(std::move(tarball));
   }
   for (const auto& p : s.packages) {
     packages.push_back({{"name", p.name},

@@ -14,8 +14,10 @@
 
 namespace kiln {
 
-// Bumped whenever kiln would write different bytes for the same inputs.
-inline constexpr int kLayerEncodingVersion = 2;
+// Bumped whenever kiln would write different bytes for the same inputs, or
+// refuse inputs it once took (3: setuid files in tarballs need allowSetuid,
+// unpacked sizes are bounded), so no cached layer escapes the new rules.
+inline constexpr int kLayerEncodingVersion = 3;
 
 struct KeyContext {
   ContextFs* fs = nullptr;

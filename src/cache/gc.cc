@@ -66,12 +66,14 @@ class Collector {
     DebFiles();
     BaseTrees();
     Files(store_.tmp_dir(), now_ - 86400);
+    TempFiles();
   }
 
  private:
   std::string BlobsDir() const { return store_.path() + "/blobs/sha256"; }
 
   void Remove(const std::string& path) {
+    removed_.insert(path);
     if (o_.dry_run) return;
     if (::unlink(path.c_str()) != 0 && errno != ENOENT)
       throw SystemError("removing " + path, errno);
@@ -206,6 +208,20 @@ class Collector {
     }
   }
 
+  // Temp files of writes interrupted more than a day ago that the steps
+  // above left (index.json's, the stat cache's, explain files'...).
+  void TempFiles() {
+    for (const auto& path : store_.TempFiles()) {
+      struct stat st;
+      if (removed_.count(path) || ::lstat(path.c_str(), &st) != 0 ||
+          st.st_mtime >= now_ - 86400)
+        continue;
+      ++r_.files_removed;
+      r_.file_bytes_removed += static_cast<uint64_t>(st.st_size);
+      Remove(path);
+    }
+  }
+
   // Trees of base images the store no longer holds.
   void BaseTrees() {
     for (const auto& f : FilesIn(store_.path() + "/kiln/cache/trees")) {
@@ -223,6 +239,7 @@ class Collector {
   std::set<std::string> roots_;      // hex digests the index needs
   std::set<std::string> cached_;     // hex digests kept cache entries need
   std::set<std::string> debs_gone_;  // .debs removed (or to be, dry run)
+  std::set<std::string> removed_;    // paths removed (or to be, dry run)
 };
 
 }  // namespace

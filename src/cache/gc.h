@@ -5,8 +5,9 @@
 // cache's size cap (least recently used go first), with their blobs. Removed:
 // other blobs, stale cache entries, .debs and indexes not used for
 // `keep_days`, base trees of images no longer in the store, and temp files of
-// writes interrupted more than a day ago. Runs under the store's exclusive
-// lock, so it waits for builds and pulls in progress.
+// writes interrupted more than a day ago, wherever they are in the store.
+// Runs under the store's exclusive lock, so it waits for builds and pulls in
+// progress (and fsck).
 #pragma once
 
 #include <cstdint>

@@ -128,4 +128,28 @@ std::string Quote(std::string_view s) {
   return out;
 }
 
+size_t Utf8ValidPrefix(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80         ? 1
+               : (c >> 5) == 6  ? 2
+               : (c >> 4) == 14 ? 3
+               : (c >> 3) == 30 ? 4
+                                : 0;
+    if (n == 0 || i + n > s.size()) return i;
+    uint32_t cp = n == 1 ? c : c & (0xff >> (n + 1));
+    for (size_t k = 1; k < n; ++k) {
+      auto t = static_cast<unsigned char>(s[i + k]);
+      if ((t & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (t & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return i;
+    i += n;
+  }
+  return i;
+}
+
 }  // namespace kiln

@@ -24,5 +24,9 @@ std::optional<uint64_t> ParseByteSize(std::string_view text);
 std::string_view Trim(std::string_view s);
 // A string quoted for messages: "a\tb" -> "\"a\\tb\"" (control bytes escaped).
 std::string Quote(std::string_view s);
+// The length of the longest prefix of s that is well-formed UTF-8 (RFC 3629:
+// no overlong forms, surrogates or code points past U+10FFFF); s.size() when
+// all of it is.
+size_t Utf8ValidPrefix(std::string_view s);
 
 }  // namespace kiln

@@ -5,6 +5,19 @@
 namespace kiln {
 namespace {
 
+TEST(Strings, Utf8ValidPrefix) {
+  EXPECT_EQ(Utf8ValidPrefix(""), 0u);
+  EXPECT_EQ(Utf8ValidPrefix("plain"), 5u);
+  EXPECT_EQ(Utf8ValidPrefix("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82"), 14u);
+  EXPECT_EQ(Utf8ValidPrefix("caf\xe9"), 3u);            // Latin-1
+  EXPECT_EQ(Utf8ValidPrefix("ab\xc3"), 2u);             // cut short
+  EXPECT_EQ(Utf8ValidPrefix("a\xc0\xaf"), 1u);          // overlong "/"
+  EXPECT_EQ(Utf8ValidPrefix("a\xed\xa0\x80"), 1u);      // a surrogate
+  EXPECT_EQ(Utf8ValidPrefix("a\xf4\x90\x80\x80"), 1u);  // past U+10FFFF
+  EXPECT_EQ(Utf8ValidPrefix("a\x80"), 1u);              // a lone continuation
+  EXPECT_EQ(Utf8ValidPrefix("\xff\xfe"), 0u);
+}
+
 TEST(Strings, ByteSizes) {
   EXPECT_EQ(ParseByteSize("1000"), 1000u);
   EXPECT_EQ(ParseByteSize("512M"), 512'000'000u);

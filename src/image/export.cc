@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 
 #include "compress/compressor.h"
 #include "core/strings.h"
@@ -105,8 +106,17 @@ void CopyBlobs(const Image& image, const Layout& to) {
 }
 
 std::string ExportOci(const Image& image, const Reference& dest) {
+  // A layout this export makes is removed again if a blob turns out corrupt:
+  // no half-made layout is left behind.
+  bool fresh = !PathExists(dest.path);
   Layout to = Layout::Open(dest.path, true, ErrorKind::kUser);
-  CopyBlobs(image, to);
+  try {
+    CopyBlobs(image, to);
+  } catch (const Error&) {
+    std::error_code ec;
+    if (fresh) std::filesystem::remove_all(dest.path, ec);
+    throw;
+  }
   std::string ref_name = dest.tag.empty() ? image.tag : dest.tag;
   to.UpdateIndex([&](Index& index) {
     Descriptor d = image.descriptor;
@@ -231,6 +241,9 @@ std::string ExportImage(const Image& image, const Reference& dest,
           case Reference::Kind::kStore: {
             if (dest.digest || dest.tag.empty())
               throw UserError("name the store destination as NAME:TAG");
+            // As a build does: gc must not take a blob found present (and
+            // so not copied) before the tag names it.
+            FileLock gc_guard = store.LockShared();
             CopyBlobs(image, store.layout());
             store.Tag(dest.name + ":" + dest.tag, image.descriptor, replace);
             return dest.NameAndTag();

@@ -1,5 +1,7 @@
 #include "image/image.h"
 
+#include <sys/stat.h>
+
 #include <map>
 
 #include "core/strings.h"
@@ -24,9 +26,15 @@ Descriptor PickPlatform(const Layout& layout, const Descriptor& index_desc,
   Platform fallback;
   const Platform& p = want ? *want : fallback;
   std::vector<std::string> have;
+  bool nested = false;
   for (const auto& d : index.manifests) {
     if (Matches(d, p) && IsManifestType(d.media_type)) return d;
     if (d.platform) have.push_back(d.platform->ToString());
+    nested = nested || (Matches(d, p) && IsIndexType(d.media_type));
+  }
+  if (nested) {
+    throw UserError(display + ": its " + p.ToString() +
+                    " entry is another image index (kiln reads one level)");
   }
   if (!want && index.manifests.size() == 1 &&
       IsManifestType(index.manifests[0].media_type))
@@ -94,9 +102,20 @@ std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i) {
                     Quote(d.media_type));
   }
   std::string path = image.layout.BlobPath(d.digest);
-  if (!PathExists(path))
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
     throw EnvError(LayerWhat(image, i) + ": blob " + d.digest.ToString() +
                    " is missing");
+  // The digest is checked as the layer is read; the size the manifest gives
+  // is checked here, or a manifest that lies about it would pass.
+  if (!S_ISREG(st.st_mode) || st.st_size != d.size) {
+    throw Error(image.layout.corrupt_kind(),
+                LayerWhat(image, i) + ": the manifest says " +
+                    std::to_string(d.size) + " bytes, blob " +
+                    d.digest.ToString() + " has " +
+                    (S_ISREG(st.st_mode) ? std::to_string(st.st_size)
+                                         : "no bytes (not a file)"));
+  }
   return TarReader::Open(path, LayerWhat(image, i), d.digest);
 }
 

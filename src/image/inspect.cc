@@ -89,13 +89,4 @@ std::vector<ImageSummary> ListImages(const Store& store) {
   return out;
 }
 
-std::vector<PathChange> DiffImages(const Reference& a, const Reference& b,
-                                   const Store& store) {
-  FlattenOptions options;
-  options.hash_files = true;
-  Tree ta = Flatten(OpenImage(a, store), options);
-  Tree tb = Flatten(OpenImage(b, store), options);
-  return DiffTrees(ta, tb);
-}
-
 }  // namespace kiln

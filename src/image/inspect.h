@@ -1,5 +1,5 @@
-// What the read-only commands show, as data: `kiln images`, `kiln inspect`,
-// `kiln diff`. The front end only formats these.
+// What the read-only commands show, as data: `kiln images`, `kiln inspect`
+// (`kiln diff`'s is in compare.h). The front end only formats these.
 #pragma once
 
 #include <optional>
@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "disk/artifact.h"
-#include "image/diff.h"
 #include "image/image.h"
 
 namespace kiln {
@@ -38,9 +37,5 @@ struct ImageSummary {
 };
 
 std::vector<ImageSummary> ListImages(const Store& store);
-
-// Flattened file systems compared path by path.
-std::vector<PathChange> DiffImages(const Reference& a, const Reference& b,
-                                   const Store& store);
 
 }  // namespace kiln

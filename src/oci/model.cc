@@ -93,6 +93,35 @@ json Annotated(json j, const std::map<std::string, std::string>& annotations) {
   return j;
 }
 
+// Writing JSON recurses once per level (and so does kiln diff): a document
+// nested deeper than any real one is refused before it is parsed, not left to
+// overflow the stack when it is written again (an image config's unknown
+// fields are kept).
+constexpr int kMaxJsonDepth = 512;
+
+bool TooDeep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 json Set(const std::vector<std::string>& keys) {
   json j = json::object();
   for (const auto& k : keys) j[k] = json::object();
@@ -131,9 +160,13 @@ std::string CanonicalJson(const json& value) {
 }
 
 json ParseJson(std::string_view text, const std::string& what) {
+  if (TooDeep(text)) {
+    throw UserError(what + ": invalid JSON: nested more than " +
+                    std::to_string(kMaxJsonDepth) + " levels deep");
+  }
   try {
     return json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // also out_of_range: "1e999"
     throw UserError(what + ": invalid JSON: " + e.what());
   }
 }

@@ -63,6 +63,10 @@ void ReadDeb(
       while (reader->Next(&h)) {
         std::string base(BaseName(h.name));
         if (h.type != EntryType::kFile) continue;
+        if (h.size > kMaxControl) {  // it is read into memory
+          throw UserError(what + ": " + name + ": " + Quote(h.name) +
+                          " is larger than 16 MiB");
+        }
         std::string content;
         StringSink sink(&content);
         reader->CopyData(sink);

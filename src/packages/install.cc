@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/image_path.h"
+#include "core/strings.h"
 #include "core/thread_pool.h"
 #include "digest/digest.h"
 #include "packages/deb.h"
@@ -127,7 +128,19 @@ DebFiles FilesOf(const LockFile::Package& p, const std::string& deb,
   DebFiles f;
   DebControl control;
   std::string what = "package " + p.name + " " + p.version;
+  // Headers only, but skipping a bomb's data costs its whole expansion: the
+  // planner's limit holds here too.
+  uint64_t unpacked = 0, limit = DefaultUnpackLimit(p.size);
   ReadDeb(deb, what, &control, [&](const TarHeader& h, TarReader&) {
+    if (h.type == EntryType::kFile) {
+      if (h.size > limit - unpacked) {
+        throw UserError(what + " entry " + Quote(h.name) + " holds " +
+                        HumanBytes(h.size) + ", which takes " + what +
+                        " past " + HumanBytes(limit) +
+                        " unpacked: " + UnpackLimitRule("a package"));
+      }
+      unpacked += h.size;
+    }
     std::string rel, why;
     if (!NormalizeArchivePath(h.name, &rel, &why) || rel.empty()) return;
     char kind = h.type == EntryType::kDir       ? 'd'
@@ -299,6 +312,7 @@ std::vector<LayerSpec> PackageLayers(const PackagesSpec& spec,
   std::vector<DebFiles> files(order.size());
   std::string files_dir = Dirname(cache_dir) + "/deb-files";
   MakeDirs(files_dir);
+  std::vector<SourceLocation> locs = IncludedAt(spec, lock, order);
   {
     ThreadPool pool(std::max(1, jobs));
     std::vector<std::future<void>> done;
@@ -311,7 +325,12 @@ std::vector<LayerSpec> PackageLayers(const PackagesSpec& spec,
                           p.repository);
         paths[i] =
             CachedDeb(p, repo->second + "/" + p.filename, http, cache_dir);
-        files[i] = FilesOf(p, paths[i], files_dir);
+        try {
+          files[i] = FilesOf(p, paths[i], files_dir);
+        } catch (const Error& e) {  // a broken or hostile .deb
+          if (e.kind() != ErrorKind::kUser) throw;
+          throw ErrorAt(locs[i], e.message());
+        }
       }));
     }
     std::exception_ptr first;
@@ -324,7 +343,6 @@ std::vector<LayerSpec> PackageLayers(const PackagesSpec& spec,
     }
     if (first) std::rethrow_exception(first);
   }
-  std::vector<SourceLocation> locs = IncludedAt(spec, lock, order);
   std::vector<std::set<std::string>> handed = Handovers(order, files, locs);
   auto package = [&](size_t i) {
     const LockFile::Package& p = *order[i];

@@ -110,12 +110,18 @@ class FileBody {
   uint64_t base_, start_;
 };
 
+// Counts what arrives; more than `max` bytes (a registry that sends without
+// end) stops the transfer before the disk fills.
 class CountingDownload : public ByteSink {
  public:
   CountingDownload(ByteSink& next, std::atomic<uint64_t>* received,
-                   const std::function<void(uint64_t)>* progress)
-      : next_(next), received_(received), progress_(progress) {}
+                   const std::function<void(uint64_t)>* progress, uint64_t max)
+      : next_(next), received_(received), progress_(progress), max_(max) {}
   void Write(const void* data, size_t n) override {
+    if (n > max_ - count_) {
+      throw EnvError("more than the " + std::to_string(max_) +
+                     " bytes the manifest gives arrived");
+    }
     next_.Write(data, n);
     *received_ += n;
     count_ += n;
@@ -126,6 +132,7 @@ class CountingDownload : public ByteSink {
   ByteSink& next_;
   std::atomic<uint64_t>* received_;
   const std::function<void(uint64_t)>* progress_;
+  uint64_t max_;
   uint64_t count_ = 0;
 };
 
@@ -649,7 +656,8 @@ void RegistryClient::DownloadBlob(
           [&] {
             writer = into.NewBlob();  // each attempt starts a fresh temp file
             counting = std::make_unique<CountingDownload>(
-                *writer, &counters_.bytes_received, &progress);
+                *writer, &counters_.bytes_received, &progress,
+                static_cast<uint64_t>(d.size));
             HttpRequest q;
             q.url = "/v2/" + repo + "/blobs/" + d.digest.ToString();
             q.download = counting.get();

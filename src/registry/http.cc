@@ -104,6 +104,10 @@ class CurlTransport : public HttpTransport {
     curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    // Only the web: a token realm or a mirror URL naming file://, gopher://
+    // or dict:// must not make kiln read local files or talk to other
+    // services.
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
     // A stalled transfer (under 1 kB/s for a minute) is a connection fault.
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);

@@ -1,6 +1,10 @@
 #include "rootfs/plan.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <set>
@@ -35,6 +39,10 @@ std::string JoinImage(const std::string& dir, const std::string& rel) {
 uint32_t NormalisedMode(const FileInfo& info) {
   return info.mode & 0111 ? 0755 : 0644;
 }
+
+// Linux's PATH_MAX less its terminating NUL, and NAME_MAX.
+constexpr size_t kMaxPath = 4095;
+constexpr size_t kMaxName = 255;
 
 class Planner {
  public:
@@ -131,6 +139,27 @@ class Planner {
 
   void CheckName(const std::string& path, const SourceLocation& loc,
                  const std::string& label) {
+    // SBOMs, provenance and pax headers carry paths as UTF-8, and runtimes
+    // unpack layers through paths the kernel must accept.
+    if (Utf8ValidPrefix(path) != path.size()) {
+      throw ErrorAt(loc, what_ + ", " + label + ": " + Quote("/" + path) +
+                             " is not valid UTF-8");
+    }
+    if (path.size() + 1 > kMaxPath) {
+      throw ErrorAt(loc, what_ + ", " + label + ": the path is " +
+                             std::to_string(path.size() + 1) +
+                             " bytes long, more than Linux takes (" +
+                             std::to_string(kMaxPath) + ")");
+    }
+    for (const auto& part : Split(path, '/')) {
+      if (part.size() > kMaxName) {
+        throw ErrorAt(loc, what_ + ", " + label + ": a name in /" + path +
+                               " is " + std::to_string(part.size()) +
+                               " bytes long, more than a Linux file system "
+                               "holds (" +
+                               std::to_string(kMaxName) + ")");
+      }
+    }
     if (StartsWith(BaseName(path), kWhiteoutPrefix)) {
       throw ErrorAt(loc, what_ + ", " + label + ": /" + path +
                              " has an OCI whiteout name (.wh.*); use remove: "
@@ -315,17 +344,43 @@ class Planner {
     }
     plan_.inputs.emplace_back(t.src, t.sha256);
     std::string archive = "tarball " + t.src;
-    auto reader = TarReader::Open(host, archive);
+    ArchiveState state;
+    state.archive = archive;
+    state.label = label;
+    state.dest = t.dest;
+    state.allow_devices = t.allow_devices;
+    state.devices_hint =
+        "set allowDevices: true on the tarball to keep device nodes";
+    state.loc = loc;
+    state.allow_setuid = t.allow_setuid;
+    state.setuid_hint =
+        "set allowSetuid: true on the tarball to keep setuid and setgid files";
+    state.max_unpacked =
+        t.max_unpacked_size.value_or(DefaultUnpackLimit(info->size));
+    state.limit_hint = t.max_unpacked_size
+                           ? "its maxUnpackedSize"
+                           : UnpackLimitRule("a tarball") +
+                                 "; set maxUnpackedSize on the tarball to "
+                                 "allow more";
+    auto reader =
+        AtArchive(loc, label, [&] { return TarReader::Open(host, archive); });
     TarHeader h;
-    ArchiveState state{
-        archive,
-        label,
-        t.dest,
-        t.allow_devices,
-        "set allowDevices: true on the tarball to keep device nodes",
-        loc,
-        {}};
-    while (reader->Next(&h)) AddArchiveEntry(h, *reader, state);
+    while (AtArchive(loc, label, [&] { return reader->Next(&h); }))
+      AddArchiveEntry(h, *reader, state);
+  }
+
+  // Runs fn, which reads an archive: its complaints (a truncated or corrupt
+  // archive) point at the template entry that names the archive.
+  // With `located`, errors thrown while it is true pass as they are.
+  template <typename Fn>
+  auto AtArchive(const SourceLocation& loc, const std::string& label, Fn&& fn,
+                 const bool* located = nullptr) -> decltype(fn()) {
+    try {
+      return fn();
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kUser || (located && *located)) throw;
+      throw ErrorAt(loc, what_ + ", " + label + ": " + e.message());
+    }
   }
 
   // Whether `path` is, in this layer or below, a symlink to a directory.
@@ -353,15 +408,21 @@ class Planner {
     std::string archive;  // "tarball vendor/x.tar.gz", "package libc6 2.36"
     std::string label;
     std::string dest;  // where entries go ("" = /)
-    bool allow_devices;
+    bool allow_devices = false;
     std::string devices_hint;
     SourceLocation loc;
     std::set<std::string> seen;  // this archive's paths: duplicates, hardlinks
+    bool allow_setuid = true;
+    std::string setuid_hint;
+    uint64_t max_unpacked = UINT64_MAX;  // all its files' bytes together
+    std::string limit_hint;              // why that much, how to allow more
+    uint64_t unpacked = 0;
   };
 
   // One archive entry, checked (names that escape, whiteout names, sockets,
-  // undeclared devices, duplicates, hardlinks to anything but an earlier file
-  // of the archive) and placed, its data spooled.
+  // undeclared devices and setuid files, duplicates, hardlinks to anything but
+  // an earlier file of the archive, more bytes than the archive may unpack
+  // to) and placed, its data spooled.
   void AddArchiveEntry(const TarHeader& h, TarReader& reader,
                        ArchiveState& st) {
     const SourceLocation& loc = st.loc;
@@ -380,6 +441,13 @@ class Planner {
     if (device && !st.allow_devices) {
       throw ErrorAt(loc, what_ + ": " + entry_label + " is a " +
                              EntryTypeName(h.type) + "; " + st.devices_hint);
+    }
+    if (h.type == EntryType::kFile && (h.mode & 06000) && !st.allow_setuid) {
+      char mode[16];
+      std::snprintf(mode, sizeof mode, "%04o", h.mode);
+      throw ErrorAt(loc, what_ + ": " + entry_label + " is " +
+                             (h.mode & 04000 ? "setuid" : "setgid") +
+                             " (mode " + mode + "); " + st.setuid_hint);
     }
     Entry e;
     e.path = Resolve(JoinImage(st.dest, rel), loc, entry_label);
@@ -403,10 +471,20 @@ class Planner {
     switch (h.type) {
       case EntryType::kFile:
         e.size = h.size;
+        if (h.size > st.max_unpacked - st.unpacked) {
+          throw ErrorAt(loc, what_ + ": " + entry_label + " holds " +
+                                 HumanBytes(h.size) + ", which takes " +
+                                 st.archive + " past " +
+                                 HumanBytes(st.max_unpacked) +
+                                 " unpacked: " + st.limit_hint);
+        }
+        st.unpacked += h.size;
         if (e.size) {
-          e.content =
-              in_.spool->Append([&](ByteSink& out) { reader.CopyData(out); },
-                                h.size, entry_label);
+          e.content = AtArchive(loc, st.label, [&] {
+            return in_.spool->Append(
+                [&](ByteSink& out) { reader.CopyData(out); }, h.size,
+                entry_label);
+          });
         }
         break;
       case EntryType::kSymlink:
@@ -482,39 +560,61 @@ class Planner {
       ~Reset() { flag = false; }
     } reset{in_package_};
     std::string archive = "package " + p.name + " " + p.version;
-    ArchiveState state{archive, label, "",
-                       true,    "",    p.loc.known() ? p.loc : spec_.locs.entry,
-                       {}};
+    ArchiveState state;
+    state.archive = archive;
+    state.label = label;
+    state.allow_devices = true;  // dpkg keeps devices and setuid files
+    state.loc = p.loc.known() ? p.loc : spec_.locs.entry;
+    struct stat deb_stat;
+    if (::stat(p.deb.c_str(), &deb_stat) != 0)
+      throw SystemError("stat " + p.deb, errno);
+    state.max_unpacked =
+        DefaultUnpackLimit(static_cast<uint64_t>(deb_stat.st_size));
+    state.limit_hint = UnpackLimitRule("a package");
     DebControl control;
     std::string copyright;
     std::string copyright_path = "usr/share/doc/" + p.name + "/copyright";
-    ReadDeb(
-        p.deb, archive, &control, [&](const TarHeader& h, TarReader& reader) {
-          std::string rel, why;
-          if (!p.handed_over.empty() &&
-              NormalizeArchivePath(h.name, &rel, &why) &&
-              p.handed_over.count(rel))
-            return;  // another package Replaces this one's file
-          if (h.type == EntryType::kFile &&
-              NormalizeArchivePath(h.name, &rel, &why) &&
-              rel == copyright_path && h.size < (1 << 20)) {
-            // Kept for the SBOM's licence; the entry itself is added as usual.
-            StringSink sink(&copyright);
-            reader.CopyData(sink);
-            Entry e;
-            e.path = Resolve(rel, state.loc, archive);
-            e.mode = h.mode;
-            e.uid = h.uid;
-            e.gid = h.gid;
-            e.size = copyright.size();
-            if (e.size) e.content = InlineContent(copyright);
-            e.origin = Origin(archive + " entry " + Quote(h.name), state.loc);
-            state.seen.insert(e.path);
-            Put(std::move(e), kExplicit, state.loc);
-            return;
-          }
-          AddArchiveEntry(h, reader, state);
-        });
+    auto entry = [&](const TarHeader& h, TarReader& reader) {
+      std::string rel, why;
+      if (!p.handed_over.empty() && NormalizeArchivePath(h.name, &rel, &why) &&
+          p.handed_over.count(rel))
+        return;  // another package Replaces this one's file
+      if (h.type == EntryType::kFile &&
+          NormalizeArchivePath(h.name, &rel, &why) && rel == copyright_path &&
+          h.size < (1 << 20)) {
+        // Kept for the SBOM's licence; the entry itself is added as usual.
+        StringSink sink(&copyright);
+        AtArchive(state.loc, label, [&] { return reader.CopyData(sink); });
+        Entry e;
+        e.path = Resolve(rel, state.loc, archive);
+        e.mode = h.mode;
+        e.uid = h.uid;
+        e.gid = h.gid;
+        e.size = copyright.size();
+        if (e.size) e.content = InlineContent(copyright);
+        e.origin = Origin(archive + " entry " + Quote(h.name), state.loc);
+        state.seen.insert(e.path);
+        Put(std::move(e), kExplicit, state.loc);
+        return;
+      }
+      AddArchiveEntry(h, reader, state);
+    };
+    bool from_entry = false;  // its errors point at the template already
+    AtArchive(
+        state.loc, label,
+        [&] {
+          ReadDeb(p.deb, archive, &control,
+                  [&](const TarHeader& h, TarReader& reader) {
+                    try {
+                      entry(h, reader);
+                    } catch (const Error&) {
+                      from_entry = true;
+                      throw;
+                    }
+                  });
+          return 0;
+        },
+        &from_entry);
     if (control.fields.Get("Package") != p.name ||
         control.fields.Get("Version") != p.version) {
       throw UserError(archive + ": the .deb says it is " +

@@ -315,9 +315,10 @@ TEST_F(TarballPlanTest, KeepsTheArchivesModesAndOwners) {
   d.mode = 0700;
   d.uid = d.gid = 1000;
   host_ = NewHostFs();
-  LayerPlan plan =
-      Plan(Spec({s, d, L("usr/bin/sudo", EntryType::kHardlink, "usr/bin/su")}),
-           host_.get());
+  LayerSpec spec =
+      Spec({s, d, L("usr/bin/sudo", EntryType::kHardlink, "usr/bin/su")});
+  spec.tarballs[0].allow_setuid = true;
+  LayerPlan plan = Plan(spec, host_.get());
   EXPECT_EQ(Summary(plan),
             "home directory 0755 0:0\nhome/u directory 0700 1000:1000\nusr "
             "directory 0755 0:0\n"
@@ -353,6 +354,33 @@ TEST_F(TarballPlanTest, RefusesEntriesThatEscapeOrSurprise) {
             "layer \"t\", tarball in.tar entry \"a/passwd\": cannot place "
             "/a/passwd: /a is declared as a symlink in this "
             "layer (tarball in.tar entry \"a\"), not a directory");
+}
+
+TEST_F(TarballPlanTest, RefusesWhatItWasNotToldToExpect) {
+  Entry su = F("usr/bin/su");
+  su.mode = 04755;
+  EXPECT_EQ(TarError({su}),
+            "layer \"t\": tarball in.tar entry \"usr/bin/su\" is setuid (mode "
+            "4755); set allowSetuid: true on the tarball to keep setuid and "
+            "setgid files");
+  // More than the archive may unpack to: refused at the header that
+  // crosses the limit.
+  LayerSpec spec = Spec({F("a", "12345"), F("b", "67890")});
+  spec.tarballs[0].max_unpacked_size = 8;
+  host_ = NewHostFs();
+  EXPECT_EQ(ErrorOf(spec, host_.get()),
+            "layer \"t\": tarball in.tar entry \"b\" holds 5 B, which takes "
+            "tarball in.tar past 8 B unpacked: its maxUnpackedSize");
+  spec.tarballs[0].max_unpacked_size = 10;
+  EXPECT_EQ(Summary(Plan(spec, host_.get())),
+            "a file 0644 0:0\nb file 0644 0:0\n");
+  // Names no runtime could unpack, or no SBOM could carry.
+  EXPECT_NE(TarError({F(std::string(256, 'n'))})
+                .find("is 256 bytes long, more than a Linux file system holds "
+                      "(255)"),
+            std::string::npos);
+  EXPECT_NE(TarError({F("caf\xe9")}).find("\"/caf\xe9\" is not valid UTF-8"),
+            std::string::npos);
 }
 
 TEST_F(TarballPlanTest, ChecksThePinBeforeReading) {

@@ -1,5 +1,6 @@
 // Reads template YAML into Template structs: the extends chain, args and
 // --set, ${VAR} substitution, and every check that needs only the text.
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -76,8 +77,17 @@ class Reader {
     if (!node.IsScalar()) {
       throw ErrorAt(Loc(node), what + " must be a string, not " + KindOf(node));
     }
-    return substitute ? Substitute(node.Scalar(), vars_, Loc(node))
-                      : node.Scalar();
+    std::string value = substitute ? Substitute(node.Scalar(), vars_, Loc(node))
+                                   : node.Scalar();
+    // Aliases repeat a value without repeating its text: count what they
+    // make, not what the file holds.
+    value_bytes_ += value.size();
+    if (value_bytes_ > kMaxValueBytes) {
+      throw ErrorAt(Loc(node), "the template's values add up to more than " +
+                                   std::to_string(kMaxValueBytes >> 20) +
+                                   " MiB (aliases or ${} used many times?)");
+    }
+    return value;
   }
 
   uint64_t Uint(const YAML::Node& node, const std::string& what, uint64_t max) {
@@ -157,7 +167,9 @@ class Reader {
     return out;
   }
 
-  const YAML::Node& Sequence(const YAML::Node& node, const std::string& what) {
+  // By value: callers pass m.Get(...)'s temporary, which dies before their
+  // range-for loops run.
+  YAML::Node Sequence(const YAML::Node& node, const std::string& what) {
     Visit();
     if (!node.IsSequence())
       throw ErrorAt(Loc(node), what + " must be a list, not " + KindOf(node));
@@ -202,6 +214,7 @@ class Reader {
   const Doc& doc_;
   const std::map<std::string, std::string>& vars_;
   size_t visits_ = 0;
+  size_t value_bytes_ = 0;
 };
 
 // A YAML map with a fixed set of allowed keys: unknown and repeated keys are
@@ -429,7 +442,9 @@ LayerSpec ReadLayer(Reader& r, const YAML::Node& node, size_t index,
     layer.devices.push_back(std::move(d));
   });
   each("tarballs", [&](const YAML::Node& n, const std::string& w) {
-    MapNode e(r, n, w, {"src", "sha256", "dest", "allowDevices"});
+    MapNode e(r, n, w,
+              {"src", "sha256", "dest", "allowDevices", "allowSetuid",
+               "maxUnpackedSize"});
     TarballSpec t;
     t.src = r.Scalar(e.Required("src"), w + ".src");
     if (t.src.empty() || t.src[0] == '/') {
@@ -454,6 +469,20 @@ LayerSpec ReadLayer(Reader& r, const YAML::Node& node, size_t index,
     t.dest = e.Has("dest") ? r.ImagePath(e.Get("dest"), w + ".dest") : "";
     if (e.Has("allowDevices"))
       t.allow_devices = r.Bool(e.Get("allowDevices"), w + ".allowDevices");
+    if (e.Has("allowSetuid"))
+      t.allow_setuid = r.Bool(e.Get("allowSetuid"), w + ".allowSetuid");
+    if (e.Has("maxUnpackedSize")) {
+      std::string text =
+          r.Scalar(e.Get("maxUnpackedSize"), w + ".maxUnpackedSize");
+      t.max_unpacked_size = ParseByteSize(text);
+      if (!t.max_unpacked_size || *t.max_unpacked_size == 0) {
+        throw ErrorAt(e.ValueLoc("maxUnpackedSize"),
+                      w +
+                          ".maxUnpackedSize must be a size such as 20GiB, "
+                          "not " +
+                          Quote(text));
+      }
+    }
     t.context_dir = context;
     t.locs = e.Locations();
     layer.tarballs.push_back(std::move(t));
@@ -911,6 +940,9 @@ Doc ParseDoc(const std::string& path, const std::string& shown) {
   auto file = std::make_shared<SourceFile>();
   file->path = shown;
   if (!PathExists(path)) throw UserError(shown + ": no such template file");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw UserError(shown + ": is a directory, not a template file");
   try {
     file->text = kiln::ReadFile(path, kMaxTemplateBytes);
   } catch (const Error& e) {
@@ -921,12 +953,26 @@ Doc ParseDoc(const std::string& path, const std::string& shown) {
   if (file->text.find('\0') != std::string::npos) {
     throw UserError(shown + ": not a text file (contains NUL bytes)");
   }
+  if (size_t good = Utf8ValidPrefix(file->text); good != file->text.size()) {
+    size_t line_start = file->text.rfind('\n', good);
+    line_start = line_start == std::string::npos ? 0 : line_start + 1;
+    SourceLocation loc{
+        file,
+        1 + static_cast<int>(std::count(file->text.begin(),
+                                        file->text.begin() + good, '\n')),
+        static_cast<int>(good - line_start) + 1};
+    throw ErrorAt(loc, "not valid UTF-8 (templates are UTF-8 text)");
+  }
   Doc doc;
   doc.file = file;
   doc.dir = Dirname(AbsolutePath(path));
   try {
     doc.root = YAML::Load(file->text);
   } catch (const YAML::Exception& e) {
+    std::string message = e.msg;
+    // yaml-cpp says "bad file" when it stops a deep nesting.
+    if (auto* deep = dynamic_cast<const YAML::DeepRecursion*>(&e))
+      message = "nested " + std::to_string(deep->depth()) + " levels deep";
     SourceLocation loc{file, e.mark.line + 1, e.mark.column + 1};
     if (e.mark.line < 0) loc.line = 0;
     // At the end of the file yaml-cpp points past the last line: show that
@@ -941,7 +987,7 @@ Doc ParseDoc(const std::string& path, const std::string& shown) {
       loc.line = last_line;
       loc.column = static_cast<int>(text.size() - start) + 1;
     }
-    throw ErrorAt(loc, "invalid YAML: " + e.msg);
+    throw ErrorAt(loc, "invalid YAML: " + message);
   }
   if (!doc.root.IsMap()) {
     throw ErrorAt(

@@ -224,6 +224,41 @@ TEST_F(LoaderTest, AliasBombsFailFast) {
       << e;
 }
 
+TEST_F(LoaderTest, HostileTextIsRefusedWhereItIs) {
+  // Not UTF-8: the line and column of the first bad byte.
+  EXPECT_EQ(ErrorOf(std::string(kHead) + "annotations: {a: \"caf\xe9\"}\n"),
+            "T/kiln.yaml:4:22: not valid UTF-8 (templates are UTF-8 text)\n"
+            "annotations: {a: \"caf\xe9\"}\n"
+            "                     ^");
+  // yaml-cpp stops deep nesting with "bad file"; say what it is.
+  std::string deep =
+      ErrorOf(std::string(kHead) + "annotations: " + std::string(5000, '[') +
+              std::string(5000, ']'));
+  EXPECT_NE(deep.find("T/kiln.yaml:4:"), std::string::npos) << deep;
+  EXPECT_NE(deep.find(": invalid YAML: nested "), std::string::npos) << deep;
+  // A long line is shown around the column, marked where it is cut.
+  EXPECT_NE(deep.find("\n..." + std::string(60, ']') + "\n" +
+                      std::string(63, ' ') + "^"),
+            std::string::npos)
+      << deep;
+  // Aliases and ${} that multiply a small template's strings.
+  std::string big(600 << 10, 'x');
+  std::string yaml = std::string(kHead) + "layers:\n  - name: a\n    files:\n" +
+                     "      - {dest: /f0, content: &big \"" + big + "\"}\n";
+  for (int i = 1; i < 60; ++i)
+    yaml += "      - {dest: /f" + std::to_string(i) + ", content: *big}\n";
+  EXPECT_NE(ErrorOf(yaml).find("the template's values add up to more than 32 "
+                               "MiB (aliases or ${} used many times?)"),
+            std::string::npos);
+  yaml = std::string(kHead) + "args: {A: " + std::string(1 << 19, 'a') +
+         "}\nannotations: {a: \"" + std::string(0, ' ');
+  for (int i = 0; i < 100; ++i) yaml += "${A}";
+  yaml += "\"}\n";
+  EXPECT_NE(ErrorOf(yaml).find("substituting ${A} makes this value larger than "
+                               "32 MiB"),
+            std::string::npos);
+}
+
 TEST_F(LoaderTest, ExtendsMergesParentsFirst) {
   dir_.Write("stock/base.yaml",
              "apiVersion: kiln.dev/v1\nname: base\nversion: 1.0.0\n"

@@ -1,5 +1,7 @@
 #include "spec/source.h"
 
+#include <algorithm>
+
 namespace kiln {
 namespace {
 
@@ -38,13 +40,32 @@ std::string FormatAt(const SourceLocation& loc, std::string_view message) {
   if (!loc.known() || loc.line <= 0) return out;
   std::string_view line = LineOf(loc.file->text, loc.line);
   if (line.empty()) return out;
+  // A very long line (a minified or hostile template) is shown around the
+  // column, cut at character boundaries.
+  constexpr size_t kMaxShown = 160, kAround = 60;
+  size_t column = static_cast<size_t>(std::max(loc.column, 1)) - 1;
+  std::string_view before = "", after = "";
+  if (line.size() > kMaxShown) {
+    auto boundary = [&](size_t at) {
+      while (at > 0 && at < line.size() && (line[at] & 0xc0) == 0x80) --at;
+      return at;
+    };
+    column = std::min(column, line.size());
+    size_t start = column > kAround ? boundary(column - kAround) : 0;
+    size_t end = boundary(std::min(line.size(), column + kAround));
+    if (start > 0) before = "...";
+    if (end < line.size()) after = "...";
+    line = line.substr(start, end - start);
+    column = column - start + before.size();
+  }
   out += "\n";
+  out += before;
   out += line;
+  out += after;
   out += "\n";
   // Keep tabs so the caret lines up with the quoted line in any terminal.
-  for (int i = 0; i + 1 < loc.column && i < static_cast<int>(line.size());
-       ++i) {
-    out += line[i] == '\t' ? '\t' : ' ';
+  for (size_t i = 0; i < column && i < before.size() + line.size(); ++i) {
+    out += i >= before.size() && line[i - before.size()] == '\t' ? '\t' : ' ';
   }
   out += "^";
   return out;

@@ -82,6 +82,10 @@ struct TarballSpec {
   std::string sha256;  // hex of the archive file as stored
   std::string dest;    // normalised image path the entries go under ("" = /)
   bool allow_devices = false;  // device nodes are refused unless declared
+  bool allow_setuid = false;   // so are setuid and setgid files
+  // What its files may unpack to; default 100 times the archive, at least
+  // 1 GB (a decompression bomb is refused, not unpacked).
+  std::optional<uint64_t> max_unpacked_size;
   std::string context_dir;
   FieldLocations locs;
 };

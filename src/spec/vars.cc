@@ -1,5 +1,6 @@
 #include "spec/vars.h"
 
+#include <cstdint>
 #include <functional>
 #include <set>
 #include <vector>
@@ -40,7 +41,8 @@ SourceLocation At(const SourceLocation& loc, std::string_view text,
 
 // Finds ${NAME} references: calls fn(name, begin, end) for each, handling $${.
 template <typename Fn>
-std::string Expand(std::string_view text, const SourceLocation& loc, Fn&& fn) {
+std::string Expand(std::string_view text, const SourceLocation& loc, Fn&& fn,
+                   size_t max_bytes = SIZE_MAX) {
   std::string out;
   out.reserve(text.size());
   size_t i = 0;
@@ -72,6 +74,12 @@ std::string Expand(std::string_view text, const SourceLocation& loc, Fn&& fn) {
                         "} (names are letters, digits and _)");
     }
     out += fn(std::string(name), At(loc, text, i));
+    if (out.size() > max_bytes) {
+      throw ErrorAt(At(loc, text, i), "substituting ${" + std::string(name) +
+                                          "} makes this value larger than " +
+                                          std::to_string(max_bytes >> 20) +
+                                          " MiB");
+    }
     i = close + 1;
   }
   return out;
@@ -84,7 +92,8 @@ std::string Substitute(std::string_view text,
                        const SourceLocation& loc) {
   if (text.find('$') == std::string_view::npos) return std::string(text);
   return Expand(
-      text, loc, [&](const std::string& name, const SourceLocation& at) {
+      text, loc,
+      [&](const std::string& name, const SourceLocation& at) {
         auto it = vars.find(name);
         if (it == vars.end()) {
           std::vector<std::string> known;
@@ -95,7 +104,8 @@ std::string Substitute(std::string_view text,
                                      : " (args: " + Join(known, ", ") + ")"));
         }
         return it->second;
-      });
+      },
+      kMaxValueBytes);
 }
 
 std::map<std::string, std::string> ResolveArgs(

@@ -9,9 +9,13 @@
 
 namespace kiln {
 
+// The most one template value, or all of one template's values together,
+// may grow to through ${VAR} substitution and YAML aliases.
+inline constexpr size_t kMaxValueBytes = 32 << 20;
+
 // Replaces ${NAME} with vars[NAME]; "$${" writes a literal "${". An unknown or
 // malformed reference is an error at `loc` (moved to the reference's column
-// when the scalar is on one line).
+// when the scalar is on one line), and so is a result past kMaxValueBytes.
 std::string Substitute(std::string_view text,
                        const std::map<std::string, std::string>& vars,
                        const SourceLocation& loc);

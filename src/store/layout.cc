@@ -79,9 +79,14 @@ Layout Layout::Open(const std::string& dir, bool create,
       throw UserError(dir + " is not an OCI image layout (no oci-layout file)");
     }
     MakeDirs(dir + "/blobs/sha256");
-    if (!PathExists(dir + "/index.json")) {
-      Index empty;
-      WriteFileAtomic(dir + "/index.json", CanonicalJson(empty.ToJson()));
+    {
+      // Under the index's lock: another process making the layout at the
+      // same time may already have named an image in it.
+      FileLock lock(dir, FileLock::Mode::kExclusive);
+      if (!PathExists(dir + "/index.json")) {
+        Index empty;
+        WriteFileAtomic(dir + "/index.json", CanonicalJson(empty.ToJson()));
+      }
     }
     WriteFileAtomic(marker, kLayoutFile);
   } else {
@@ -96,7 +101,8 @@ Layout Layout::Open(const std::string& dir, bool create,
       throw layout.Corrupt(marker + ": imageLayoutVersion " + version +
                            " is not supported (kiln reads 1.x)");
     }
-    MakeDirs(dir + "/blobs/sha256");
+    // A layout opened to read (an oci: input) is not written to.
+    if (create) MakeDirs(dir + "/blobs/sha256");
   }
   return layout;
 }
@@ -153,7 +159,8 @@ void Layout::CopyBlobFrom(const Layout& from, const Descriptor& d) const {
   std::unique_ptr<char[]> buf(new char[kBuf]);
   while (size_t n = ReadFull(in.get(), buf.get(), kBuf, src)) {
     w->Write(buf.get(), n);
-    if (n < kBuf) break;
+    // A file far larger than its descriptor says is not copied whole first.
+    if (n < kBuf || w->size() > static_cast<uint64_t>(d.size)) break;
   }
   if (w->size() != static_cast<uint64_t>(d.size)) {
     throw from.Corrupt(from.dir_ + ": blob " + d.digest.ToString() + " has " +

@@ -49,6 +49,8 @@ class Layout {
                      ErrorKind corrupt_kind = ErrorKind::kUser);
 
   const std::string& dir() const { return dir_; }
+  // The kind of error a damaged layout gives (see Open).
+  ErrorKind corrupt_kind() const { return corrupt_kind_; }
   std::string BlobPath(const Digest& digest) const;
   bool HasBlob(const Digest& digest) const;
 

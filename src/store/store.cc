@@ -23,6 +23,35 @@ std::string RefName(const Descriptor& d) {
   return it == d.annotations.end() ? "" : it->second;
 }
 
+// Appends the temp files below `dir` (Store::TempFiles): ".tmp-*" names,
+// or every file when `all` (kiln/tmp holds nothing else).
+void FindTempFiles(const std::string& dir, const std::string& skip,
+                   const std::string& tmp, bool all, int depth,
+                   std::vector<std::string>* out) {
+  if (depth > 8 || dir == skip) return;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;  // removed meanwhile: nothing left in it
+  std::vector<std::pair<std::string, unsigned char>> names;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.emplace_back(name, e->d_type);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const auto& [name, type] : names) {
+    std::string path = dir + "/" + name;
+    bool temp = all || StartsWith(name, ".tmp-");
+    if (type != DT_DIR && type != DT_UNKNOWN && !temp) continue;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      FindTempFiles(path, skip, tmp, all || path == tmp, depth + 1, out);
+    } else if (S_ISREG(st.st_mode) && temp) {
+      out->push_back(path);
+    }
+  }
+}
+
 }  // namespace
 
 std::string Store::DefaultPath() {
@@ -147,6 +176,8 @@ Descriptor Store::Resolve(const Reference& ref) const {
 }
 
 FsckReport Store::Fsck() const {
+  // As a build does: gc, which removes blobs, waits until the check is done.
+  FileLock guard = LockShared();
   FsckReport report;
   std::string blobs = path() + "/blobs/sha256";
   std::set<std::string> present;
@@ -210,7 +241,14 @@ FsckReport Store::Fsck() const {
     std::string name = RefName(d);
     walk(d, name.empty() ? d.digest.ToString() : name, 0);
   }
+  for (auto& t : TempFiles()) report.leftovers.push_back(std::move(t));
   return report;
+}
+
+std::vector<std::string> Store::TempFiles() const {
+  std::vector<std::string> out;
+  FindTempFiles(path(), path() + "/blobs/sha256", tmp_dir(), false, 0, &out);
+  return out;
 }
 
 }  // namespace kiln

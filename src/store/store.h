@@ -59,7 +59,13 @@ class Store {
   // The manifest (or index) a store reference names; UserError if none.
   Descriptor Resolve(const Reference& ref) const;
 
+  // Re-hashes every blob and checks every image the index names is whole;
+  // under the shared lock, so gc does not remove blobs while it reads them.
   FsckReport Fsck() const;
+  // Temp files of writes in progress or interrupted (".tmp-*", kiln's
+  // temp-file names, and whatever is in kiln/tmp) anywhere in the store, but
+  // blobs/sha256, which fsck and gc list themselves.
+  std::vector<std::string> TempFiles() const;
 
   // Where blobs were last seen in registries ("host/repo"), so a push can ask
   // a registry to mount a blob from a repository it already holds it in.

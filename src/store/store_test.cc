@@ -134,6 +134,26 @@ TEST(Store, FsckFindsCorruptAndMissingBlobs) {
             Sha256Of("{\"n\":1}").ToString() + " (config of app:1)");
 }
 
+TEST(Store, FsckReportsTempFilesAnywhereAsLeftovers) {
+  TempDir dir;
+  Store store = Store::Open(dir.path());
+  store.Tag("app:1", Manifest(store, "{\"n\":1}"), false);
+  // What writes killed half-way leave: a blob's, index.json's, a cache
+  // entry's temp file, a disk's scratch file. Not damage: leftovers.
+  dir.Write("blobs/sha256/.tmp-blob-1", "part");
+  dir.Write(".tmp-index.json-2", "{");
+  dir.Write("kiln/cache/layers/.tmp-abc-3", "");
+  dir.Write("kiln/tmp/disk-4/raw", "");
+  dir.Write("kiln/cache/layers/abc", "an entry, not a temp file");
+  FsckReport r = store.Fsck();
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.leftovers, (std::vector<std::string>{
+                             dir.path() + "/blobs/sha256/.tmp-blob-1",
+                             dir.path() + "/.tmp-index.json-2",
+                             dir.path() + "/kiln/cache/layers/.tmp-abc-3",
+                             dir.path() + "/kiln/tmp/disk-4/raw"}));
+}
+
 TEST(Reference, ParsesEveryTransport) {
   Reference r = ParseReference("acme/app:1.4.2");
   EXPECT_EQ(r.kind, Reference::Kind::kStore);

@@ -6,11 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <vector>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/strings.h"
 
 namespace kiln {
 
@@ -18,10 +21,10 @@ namespace kiln {
 struct TarReader::Source {
   UniqueFd fd;
   std::string path;
-  std::vector<char> buf = std::vector<char>(1 << 20);
+  std::vector<char> buf;  // 1 MiB for a file; a stream brings its own blocks
   Sha256 hasher;
   std::optional<Digest> expected;
-  std::string error;
+  std::optional<Error> error;  // why a read failed, rethrown with its kind
   std::function<long(const void**)> pull;  // instead of fd: a stream
 
   static la_ssize_t Read(struct archive*, void* self, const void** out) {
@@ -29,8 +32,11 @@ struct TarReader::Source {
     if (s->pull) {
       try {
         return s->pull(out);
+      } catch (const Error& e) {
+        s->error = e;
+        return -1;
       } catch (const std::exception& e) {
-        s->error = e.what();
+        s->error = EnvError(e.what());
         return -1;
       }
     }
@@ -38,7 +44,7 @@ struct TarReader::Source {
       ssize_t n = ::read(s->fd.get(), s->buf.data(), s->buf.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        s->error = "reading " + s->path;
+        s->error = SystemError("reading " + s->path, errno);
         return -1;
       }
       s->hasher.Update(s->buf.data(), static_cast<size_t>(n));
@@ -77,6 +83,7 @@ std::unique_ptr<TarReader> TarReader::Open(const std::string& path,
   auto source = std::make_unique<Source>();
   source->fd = OpenRead(path);
   source->path = path;
+  source->buf.resize(1 << 20);
   source->expected = std::move(expected);
   ::posix_fadvise(source->fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   struct archive* a = archive_read_new();
@@ -109,12 +116,62 @@ std::unique_ptr<TarReader> TarReader::OpenStream(
 TarReader::~TarReader() { archive_read_free(a_); }
 
 void TarReader::Fail(const std::string& doing) {
-  if (source_ && !source_->error.empty())
-    throw EnvError(what_ + ": " + source_->error);
+  if (source_ && source_->error) {
+    // A stream's errors name their source already.
+    if (source_->pull) throw *source_->error;
+    throw source_->error->WithContext(what_);
+  }
   const char* msg = archive_error_string(a_);
   throw UserError(what_ + ": " + doing + ": " +
                   (msg ? msg : "unreadable archive"));
 }
+
+namespace {
+
+// The header's metadata beyond what an Entry holds.
+void ReadExtras(struct archive* a, struct archive_entry* e, TarHeader* h) {
+  h->offset = archive_read_header_position(a);
+  h->mtime = archive_entry_mtime(e);
+  h->mtime_nsec = archive_entry_mtime_nsec(e);
+  const char* uname = archive_entry_uname(e);
+  const char* gname = archive_entry_gname(e);
+  h->uname = uname ? uname : "";
+  h->gname = gname ? gname : "";
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  archive_entry_xattr_reset(e);
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    h->xattrs.emplace_back(name ? name : "",
+                           std::string(static_cast<const char*>(value), size));
+  }
+  auto add = [&](const std::string& record) {
+    h->extra += (h->extra.empty() ? "" : " ") + record;
+  };
+  auto time = [](int64_t s, long ns) {
+    return std::to_string(s) + (ns ? "." + std::to_string(ns) : "");
+  };
+  if (archive_entry_atime_is_set(e))
+    add("atime=" + time(archive_entry_atime(e), archive_entry_atime_nsec(e)));
+  if (archive_entry_ctime_is_set(e))
+    add("ctime=" + time(archive_entry_ctime(e), archive_entry_ctime_nsec(e)));
+  if (archive_entry_birthtime_is_set(e)) {
+    add("birthtime=" +
+        time(archive_entry_birthtime(e), archive_entry_birthtime_nsec(e)));
+  }
+  if (const char* flags = archive_entry_fflags_text(e); flags && *flags)
+    add(std::string("fflags=") + flags);
+  if (archive_entry_acl_types(e) != 0) {
+    char* acl = archive_entry_acl_to_text(
+        e, nullptr, ARCHIVE_ENTRY_ACL_STYLE_SEPARATOR_COMMA);
+    if (acl) {
+      add(std::string("acl=") + acl);
+      std::free(acl);
+    }
+  }
+}
+
+}  // namespace
 
 bool TarReader::Next(TarHeader* h) {
   struct archive_entry* e = nullptr;
@@ -128,8 +185,16 @@ bool TarReader::Next(TarHeader* h) {
   const char* name = archive_entry_pathname(e);
   h->name = name ? name : "";
   h->mode = archive_entry_perm(e) & 07777;
+  // Ids past 32 bits would wrap (2^32 to 0, root): refused, not truncated.
+  for (int64_t id : {archive_entry_uid(e), archive_entry_gid(e)}) {
+    if (id < 0 || id > int64_t{UINT32_MAX}) {
+      throw UserError(what_ + ": entry " + Quote(h->name) + ": owner id " +
+                      std::to_string(id) + " does not fit in 32 bits");
+    }
+  }
   h->uid = static_cast<uint32_t>(archive_entry_uid(e));
   h->gid = static_cast<uint32_t>(archive_entry_gid(e));
+  ReadExtras(a_, e, h);
   int64_t size = archive_entry_size(e);
   h->size = size > 0 ? static_cast<uint64_t>(size) : 0;
   if (const char* hard = archive_entry_hardlink(e)) {
@@ -191,6 +256,20 @@ uint64_t TarReader::CopyData(ByteSink& sink) {
 }  // namespace kiln
 
 namespace kiln {
+
+constexpr uint64_t kUnpackRatio = 100;
+constexpr uint64_t kMinUnpackLimit = 1'000'000'000;
+
+uint64_t DefaultUnpackLimit(uint64_t archive_bytes) {
+  if (archive_bytes > UINT64_MAX / kUnpackRatio) return UINT64_MAX;
+  return std::max(archive_bytes * kUnpackRatio, kMinUnpackLimit);
+}
+
+std::string UnpackLimitRule(const std::string& what) {
+  return what + " may unpack to " + std::to_string(kUnpackRatio) +
+         " times its size or " + HumanBytes(kMinUnpackLimit) +
+         ", whichever is more";
+}
 
 uint64_t Decompress(const std::string& path, ByteSink& sink,
                     const std::string& what) {

@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "digest/digest.h"
 #include "rootfs/entry.h"
@@ -26,6 +28,15 @@ struct TarHeader {
   uint32_t dev_major = 0;
   uint32_t dev_minor = 0;
   bool unsupported = false;  // a socket or an unknown type
+  // What kiln never writes but another archive may carry; only comparisons
+  // (kiln diff --layers, kiln repro) look at these.
+  int64_t mtime = 0;
+  int64_t mtime_nsec = 0;
+  std::string uname;
+  std::string gname;
+  std::vector<std::pair<std::string, std::string>> xattrs;  // name, value
+  std::string extra;   // atime, ctime, ACLs, file flags: "atime=1 ctime=2"
+  int64_t offset = 0;  // where its header starts in the uncompressed tar
 };
 
 class TarReader {
@@ -63,5 +74,14 @@ class TarReader {
 // uncompressed byte count.
 uint64_t Decompress(const std::string& path, ByteSink& sink,
                     const std::string& what);
+
+// What the files of an input archive (a tarball, a .deb) of `archive_bytes`
+// may add up to unless the template allows more: 100 times its size, at
+// least 1 GB. A decompression bomb, or a sparse file of holes, is refused at
+// the header that crosses it, before its data is unpacked.
+uint64_t DefaultUnpackLimit(uint64_t archive_bytes);
+// The rule, for messages: "a tarball may unpack to 100 times its size or
+// 1.0 GB, whichever is more".
+std::string UnpackLimitRule(const std::string& what);
 
 }  // namespace kiln
