@@ -77,10 +77,12 @@ def templates():
         p = os.path.join(ROOT, "examples", ex, "kiln.yaml")
         if os.path.exists(p):
             add("example-%s.yaml" % ex, open(p).read())
-    scripts = [os.path.join(ROOT, "tests", n) for n in os.listdir(os.path.join(ROOT, "tests"))]
-    scripts += [os.path.join(ROOT, "tests", "integration", n)
-                for n in os.listdir(os.path.join(ROOT, "tests", "integration"))]
-    for path in sorted(p for p in scripts if p.endswith(".sh")):
+    # The committed tests only, so the seeds follow the tree, not a work in progress.
+    listed = subprocess.run(["git", "-C", ROOT, "ls-files", "tests"], stdout=subprocess.PIPE,
+                            check=True, text=True).stdout.split()
+    scripts = [os.path.join(ROOT, p) for p in listed
+               if re.fullmatch(r"tests/(integration/)?[^/]+\.sh", p)]
+    for path in sorted(scripts):
         base = os.path.basename(path)[:-3]
         head, n = None, 0
         for command, body in heredocs(path):
