@@ -104,8 +104,9 @@ else
   out=$(chroot "$R" /usr/bin/openssl version 2>&1) || fail "chroot $R /usr/bin/openssl version: $out"
   openssl_version=$(jq -r '.packages[] | select(.name == "openssl") | .version' "$LOCK")
   assert_contains "$out" "OpenSSL ${openssl_version%%-*}" "openssl version in the image"
-  # It reads the bundle: verify a certificate the bundle holds against it.
-  first=$(find "$R/usr/share/ca-certificates/mozilla" -name '*.crt' | LC_ALL=C sort | head -1)
+  # It reads the bundle: verify a certificate the bundle holds against it
+  # (sed, not head, which may leave sort to die of SIGPIPE: exit 141 with pipefail).
+  first=$(find "$R/usr/share/ca-certificates/mozilla" -name '*.crt' | LC_ALL=C sort | sed -n 1p)
   out=$(chroot "$R" /usr/bin/openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt "${first#"$R"}" 2>&1) ||
     fail "openssl verify in the image: $out"
 fi
