@@ -45,11 +45,19 @@ std::optional<Credentials> FromHelper(const std::string& helper,
   }
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(r.out);
-  } catch (const std::exception&) {
+    j = ParseJson(r.out, program + " get");
+  } catch (const Error&) {
     throw EnvError(program + " get returned something that is not JSON");
   }
-  Credentials c{j.value("Username", ""), j.value("Secret", "")};
+  // The protocol's answer: {"ServerURL": …, "Username": …, "Secret": …}.
+  auto username = j.find("Username");  // end() when j is not an object
+  auto secret = j.find("Secret");
+  if (username == j.end() || !username->is_string() || secret == j.end() ||
+      !secret->is_string()) {
+    throw EnvError(program + " get for " + host +
+                   " returned JSON without the strings Username and Secret");
+  }
+  Credentials c{username->get<std::string>(), secret->get<std::string>()};
   if (c.username == "<token>") {
     throw UserError(
         program + " holds an identity token for " + host +

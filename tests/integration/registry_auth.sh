@@ -101,6 +101,17 @@ assert_not_contains "$ERR_ALL$OUT" "helper-$WRONG" "output of a run with the hel
 printf '{"credHelpers": {"%s": "nosuchhelper"}}\n' "$REG_BASIC" >"$HOME/.docker/config.json"
 expect_error 1 "docker-credential-nosuchhelper" "$KILN" --store "$S" push hello:1.0.0 "docker://$REG_BASIC/$NS/nohelper"
 keep_outputs nohelper
+# A helper whose answer is JSON but not the protocol's object: exit 2 (the
+# machine's set-up is wrong), named.
+cat >"$BIN/docker-credential-kilnodd" <<EOF
+#!/bin/sh
+echo '["$REG_PASS"]'
+EOF
+chmod +x "$BIN/docker-credential-kilnodd"
+printf '{"credHelpers": {"%s": "kilnodd"}}\n' "$REG_BASIC" >"$HOME/.docker/config.json"
+PATH=$BIN:$PATH expect_error 2 "docker-credential-kilnodd get for $REG_BASIC returned JSON without the strings Username and Secret" \
+  "$KILN" --store "$S" push hello:1.0.0 "docker://$REG_BASIC/$NS/oddhelper"
+keep_outputs oddhelper
 rm -f "$HOME/.docker/config.json"
 
 step "failing runs with the right password do not show it either"

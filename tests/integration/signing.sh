@@ -25,7 +25,7 @@ assert_eq 600 "$(stat -c %a "$T/k1.key")" "mode of the private key"
 assert_eq 644 "$(stat -c %a "$T/k1.pub")" "mode of the public key"
 assert_eq "-----BEGIN PRIVATE KEY-----" "$(head -1 "$T/k1.key")" "the private key is unencrypted PKCS#8"
 assert_eq "-----BEGIN PUBLIC KEY-----" "$(head -1 "$T/k1.pub")" "the public key is a SubjectPublicKeyInfo"
-openssl pkey -in "$T/k1.key" -noout -text 2>/dev/null | grep -q "ASN1 OID: prime256v1" || fail "k1.key is not a P-256 key"
+assert_contains "$(openssl pkey -in "$T/k1.key" -noout -text 2>/dev/null)" "ASN1 OID: prime256v1" "k1.key is a P-256 key"
 openssl pkey -in "$T/k1.key" -pubout | cmp -s - "$T/k1.pub" || fail "k1.pub is not k1.key's public key"
 FP1=$(key_id "$T/k1.pub")
 assert_eq "$T/k1.key $T/k1.pub (key ${FP1:0:12})" "$(cat "$T/keygen.out")" "keygen's output names the key by its fingerprint"

@@ -171,7 +171,12 @@ drwxrwxrwt 0/0 1970-01-01 00:00:00 var/tmp/
 EOF
 assert_file_eq "$T/rootfs.expected" "$T/rootfs.list" "rootfs export listing"
 # No host user or group names in any layer: only numbers.
-tar -tvf "$T/rootfs.tar" | awk '{print $2}' | grep -qv -E '^[0-9]+/[0-9]+$' && fail "a rootfs entry has a user or group name"
+# (Through a file: `grep -q` ending a pipe early would leave tar or awk to die
+# of SIGPIPE, and under pipefail the failure would go unseen.)
+tar -tvf "$T/rootfs.tar" | awk '{print $2}' >"$T/rootfs.owners"
+if grep -qv -E '^[0-9]+/[0-9]+$' "$T/rootfs.owners"; then
+  fail "a rootfs entry has a user or group name: $(grep -v -E '^[0-9]+/[0-9]+$' "$T/rootfs.owners" | sort -u | tr '\n' ' ')"
+fi
 # The archive extracts with the image's owners (GNU tar as root keeps them).
 if [[ $EUID -eq 0 ]]; then
   mkdir "$T/x"
