@@ -43,6 +43,26 @@ make_context() {
   ' "$dir" "$seed" "$files" "$bin_kib" "$lines" || fail "generating the context in $dir"
 }
 
+# crash_trials: the kill trials' SEED (also RANDOM's: $KILN_CRASH_SEED replays
+# a run's delays) and TRIALS, the kills of each kind ($KILN_CRASH_TRIALS, 50).
+crash_trials() {
+  SEED=${KILN_CRASH_SEED:-$RANDOM}
+  RANDOM=$SEED
+  TRIALS=${KILN_CRASH_TRIALS:-50}
+  echo "crash seed: $SEED (KILN_CRASH_SEED=$SEED replays these delays)" >&2
+}
+
+# crash_templates DIR FILES BIN_KIB: a context in DIR (make_context, SEED) and
+# two templates over it, DIR/gz.yaml and DIR/zst.yaml; KINDS lists them (gz
+# zst), NAME maps each to its image's name.
+crash_templates() {
+  make_context "$1" "$SEED" "$2" "$3"
+  write_template "$1/gz.yaml" crash-gz gzip
+  write_template "$1/zst.yaml" crash-zst zstd
+  KINDS=(gz zst)
+  declare -gA NAME=([gz]=crash-gz:1.0.0 [zst]=crash-zst:1.0.0)
+}
+
 # write_template FILE NAME COMPRESSION [FLAVOR]: a four-layer template over
 # the context beside it (tree, bin, docs, accounts). FLAVOR, in the first
 # layer, makes every layer's cache key (and the image) another one.

@@ -188,6 +188,12 @@ kiln_ok() {
   fi
 }
 
+# loc FILE TEXT: "LINE COL" of the first occurrence of TEXT in FILE.
+loc() {
+  perl -ne 'BEGIN { $t = shift } if ((my $c = index($_, $t)) >= 0) { print "$. ", $c + 1, "\n"; $found = 1; exit }
+            END { exit 1 unless $found }' "$2" "$1" || fail "loc: '$2' is not in $1"
+}
+
 # build_digest ARGS...: `kiln ARGS...` (a build), prints the manifest digest.
 build_digest() {
   local out

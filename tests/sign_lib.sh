@@ -26,10 +26,28 @@ SPDX_PREDICATE=https://spdx.dev/Document
 CYCLONEDX_PREDICATE=https://cyclonedx.org/bom
 SLSA_PREDICATE=https://slsa.dev/provenance/v1
 REF_NAME=org.opencontainers.image.ref.name
+# The predicate types of the three statements kiln attests, in byte order.
+ALL_PREDICATES=$(printf '%s\n' "$CYCLONEDX_PREDICATE" "$SLSA_PREDICATE" "$SPDX_PREDICATE")
+# A disk image (DESIGN.md): an artifact tagged after its image, its layer the
+# disk file.
+DISK_ARTIFACT_TYPE=application/vnd.kiln.disk.v1
+DISK_LAYER_TYPE=application/vnd.kiln.disk.layer.v1.qcow2
 
 # sig_tag DIGEST / att_tag DIGEST: cosign's tags for an image's attachments.
 sig_tag() { echo "sha256-${1#sha256:}.sig"; }
 att_tag() { echo "sha256-${1#sha256:}.att"; }
+disk_tag() { echo "sha256-${1#sha256:}.disk"; }
+
+# build_disk FILE ARGS...: `kiln ARGS... --json` (a build with a disk image)
+# into FILE; sets D (the image), DD (the disk artifact) and BLOB (the disk
+# file) to their digests.
+build_disk() {
+  build_json "$@"
+  D=$(jq -r .digest "$1")
+  DD=$(jq -r .disk.digest "$1")
+  BLOB=$(jq -r .disk.blob "$1")
+  [[ $DD == sha256:* && $BLOB == sha256:* ]] || fail "no disk in the build's JSON: $(cat "$1")"
+}
 
 # ref_digest LAYOUT REFNAME: the digest of the index.json entry named REFNAME
 # (empty if there is none).

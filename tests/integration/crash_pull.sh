@@ -18,17 +18,10 @@ source "$(dirname "$0")/../registry_lib.sh"
 # shellcheck source=../crash_lib.sh
 source "$(dirname "$0")/../crash_lib.sh"
 
-SEED=${KILN_CRASH_SEED:-$RANDOM}
-RANDOM=$SEED
-TRIALS=${KILN_CRASH_TRIALS:-50}
-echo "crash seed: $SEED (KILN_CRASH_SEED=$SEED replays these delays)" >&2
-
+crash_trials
 C=$T/ctx
-make_context "$C" "$SEED" 600 1536
-write_template "$C/gz.yaml" crash-gz gzip
-write_template "$C/zst.yaml" crash-zst zstd
-KINDS=(gz zst)
-declare -A REF SRC OWN NAME=([gz]=crash-gz:1.0.0 [zst]=crash-zst:1.0.0)
+crash_templates "$C" 600 1536
+declare -A REF SRC OWN
 
 step "build and push both images"
 B=$T/build-store

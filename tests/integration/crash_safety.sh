@@ -19,17 +19,10 @@ source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../crash_lib.sh
 source "$(dirname "$0")/../crash_lib.sh"
 
-SEED=${KILN_CRASH_SEED:-$RANDOM}
-RANDOM=$SEED
-TRIALS=${KILN_CRASH_TRIALS:-50}
-echo "crash seed: $SEED (KILN_CRASH_SEED=$SEED replays these delays)" >&2
-
+crash_trials
 C=$T/ctx
-make_context "$C" "$SEED" 5000 1024
-write_template "$C/gz.yaml" crash-gz gzip
-write_template "$C/zst.yaml" crash-zst zstd
-KINDS=(gz zst)
-declare -A REF NAME=([gz]=crash-gz:1.0.0 [zst]=crash-zst:1.0.0) C_OF=([gz]=$C/gz.yaml [zst]=$C/zst.yaml)
+crash_templates "$C" 5000 1024
+declare -A REF C_OF=([gz]=$C/gz.yaml [zst]=$C/zst.yaml)
 
 # rebuild TRIAL STORE KIND: the next build must succeed with the reference digest.
 rebuild() {

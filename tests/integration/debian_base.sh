@@ -13,43 +13,19 @@
 # refreshes the lock.
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
-need_tool umoci jq curl
+# shellcheck source=../mirror_lib.sh
+source "$(dirname "$0")/../mirror_lib.sh"
+need_tool umoci
 
 TEMPLATE=$SRC_DIR/templates/debian-base.yaml
 LOCK=$SRC_DIR/templates/debian-base.lock
 [[ -f $TEMPLATE && -f $LOCK ]] || fail "no $TEMPLATE with its lock"
 S=$T/store
-
-skip() {
-  echo "SKIP: $(basename "$0"): $*" >&2
-  trap - EXIT
-  rm -rf "$T"
-  exit 77
-}
-
-step "the mirror the lock names can be reached"
-mirror=$(jq -r '.repositories[0].url' "$LOCK")
-suite=$(jq -r '.repositories[0].suite' "$LOCK")
-curl -sf -o /dev/null --connect-timeout 10 --max-time 30 "$mirror/dists/$suite/InRelease" ||
-  skip "the Debian mirror $mirror cannot be reached (no network?); nothing was tested"
-
-# build_locked NAME TEMPLATE: kiln build TEMPLATE --locked --json into
-# $T/NAME.json (stderr $T/NAME.err); skips the test when the mirror no longer
-# serves a locked version.
-build_locked() {
-  local rc=0
-  "$KILN" --store "$S" build "$2" --locked --json >"$T/$1.json" 2>"$T/$1.err" || rc=$?
-  if [[ $rc -ne 0 ]]; then
-    if grep -q "is gone from the mirror" "$T/$1.err"; then
-      skip "the mirror no longer serves a version the lock of $2 pins (refresh it with kiln lock $2): $(grep 'kiln: error:' "$T/$1.err")"
-    fi
-    fail "kiln build --locked $2: exit $rc"$'\n'"$(cat "$T/$1.err")"
-  fi
-}
+need_mirror "$LOCK"
 
 step "kiln build --locked $TEMPLATE"
 lock_before=$(sha256sum "$LOCK")
-build_locked build "$TEMPLATE"
+build_locked build "$KILN" --store "$S" build "$TEMPLATE"
 assert_eq "$lock_before" "$(sha256sum "$LOCK")" "the checked-in lock is left as it is"
 D=$(jq -r .digest "$T/build.json")
 REF=$(jq -r .reference "$T/build.json")
@@ -115,7 +91,7 @@ step "templates/debian-static.yaml --locked: its four packages, no C library, th
 STATIC=$SRC_DIR/templates/debian-static.yaml
 STATIC_LOCK=$SRC_DIR/templates/debian-static.lock
 assert_eq "awk debconf openssl" "$(jq -r '[.pruned[].name] | join(" ")' "$STATIC_LOCK")" "what the static lock prunes"
-build_locked static "$STATIC"
+build_locked static "$KILN" --store "$S" build "$STATIC"
 umoci unpack --rootless --image "$S:$(jq -r .reference "$T/static.json")" "$T/static" >/dev/null 2>"$T/umoci.err" ||
   fail "umoci unpack failed: $(cat "$T/umoci.err")"
 RS=$T/static/rootfs
@@ -131,7 +107,7 @@ assert_eq "$(find "$RS/usr/share/ca-certificates" -name '*.crt' | wc -l)" \
 
 step "examples/tzclock on debian-base: built --locked, runs in a chroot (as root)"
 EX=$SRC_DIR/examples/tzclock
-build_locked tzclock "$EX/kiln.yaml"
+build_locked tzclock "$KILN" --store "$S" build "$EX/kiln.yaml"
 assert_eq "$(jq -c .packages "$LOCK")" "$(jq -c .packages "$EX/kiln.lock")" "the example's lock pins debian-base's packages"
 base_layers=$("$KILN" --store "$S" inspect "$REF" --json | jq -r '.layers[] | select(.createdBy | startswith("kiln: layer package ")) | .digest')
 [[ -n $base_layers ]] || fail "debian-base has no package layers"

@@ -48,12 +48,6 @@ EOF
   echo "$f"
 }
 
-# loc FILE TEXT: "LINE COL" of the first occurrence of TEXT in FILE.
-loc() {
-  perl -ne 'BEGIN { $t = shift } if ((my $c = index($_, $t)) >= 0) { print "$. ", $c + 1, "\n"; $found = 1; exit }
-            END { exit 1 unless $found }' "$2" "$1" || fail "loc: '$2' is not in $1"
-}
-
 # kiln ARGS...: kiln on $S, from $CWD, with TMPDIR=$TMPD.
 kiln() { env -C "$CWD" TMPDIR="$TMPD" "$KILN" --store "$S" "$@"; }
 

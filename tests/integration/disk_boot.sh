@@ -14,7 +14,9 @@
 # locked version — then `kiln lock examples/webserver/kiln.yaml` refreshes it.
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
-need_tool jq curl qemu-system-x86_64 qemu-img sfdisk mcopy
+# shellcheck source=../mirror_lib.sh
+source "$(dirname "$0")/../mirror_lib.sh"
+need_tool qemu-system-x86_64 qemu-img sfdisk mcopy
 
 EX=$SRC_DIR/examples/webserver
 TEMPLATE=$EX/kiln.yaml
@@ -52,35 +54,8 @@ stop_qemu() {
   QEMU_PID=
 }
 trap 'rc=$?; set +e; stop_qemu; (exit "$rc"); _cleanup' EXIT
-
-skip() {
-  echo "SKIP: $(basename "$0"): $*" >&2
-  stop_qemu
-  trap - EXIT
-  rm -rf "$T"
-  exit 77
-}
-
-step "the mirror the lock names can be reached"
-mirror=$(jq -r '.repositories[0].url' "$LOCK")
-suite=$(jq -r '.repositories[0].suite' "$LOCK")
-curl -sf -o /dev/null --connect-timeout 10 --max-time 30 "$mirror/dists/$suite/InRelease" ||
-  skip "the Debian mirror $mirror cannot be reached (no network?); nothing was tested"
-
-# build_locked NAME CMD...: CMD (a `kiln ... build` of the example) with
-# --locked --json, into $T/NAME.json (stderr $T/NAME.err); skips the test
-# when the mirror no longer serves a locked version.
-build_locked() {
-  local name=$1 rc=0
-  shift
-  "$@" --locked --json >"$T/$name.json" 2>"$T/$name.err" || rc=$?
-  if [[ $rc -ne 0 ]]; then
-    if grep -q "is gone from the mirror" "$T/$name.err"; then
-      skip "the mirror no longer serves a version the lock of $TEMPLATE pins (refresh it with kiln lock $TEMPLATE): $(grep 'kiln: error:' "$T/$name.err")"
-    fi
-    fail "$* --locked: exit $rc"$'\n'"$(cat "$T/$name.err")"
-  fi
-}
+SKIP_CLEANUP=stop_qemu
+need_mirror "$LOCK"
 
 # perturbed CMD...: CMD from another working directory, with another umask,
 # TMPDIR, time zone and locale (in a subshell: nothing leaks back).

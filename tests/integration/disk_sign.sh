@@ -39,17 +39,9 @@ extends: $HELLO
 name: hdisk
 disk: {boot: none, filesystem: ext4, format: qcow2}
 EOF
-DISK_ARTIFACT_TYPE=application/vnd.kiln.disk.v1
-DISK_LAYER_TYPE=application/vnd.kiln.disk.layer.v1.qcow2
-ALL_TYPES=$(printf '%s\n' "$CYCLONEDX_PREDICATE" "$SLSA_PREDICATE" "$SPDX_PREDICATE")
-disk_tag() { echo "sha256-${1#sha256:}.disk"; }
 
 step "build --sign: the image and its disk image, each with a .sig and an .att"
-build_json "$T/b.json" --store "$S" build "$TEMPLATE" --sign "$T/k1.key"
-D=$(jq -r .digest "$T/b.json")
-DD=$(jq -r .disk.digest "$T/b.json")
-BLOB=$(jq -r .disk.blob "$T/b.json")
-[[ $DD == sha256:* && $BLOB == sha256:* ]] || fail "no disk in the build's JSON: $(cat "$T/b.json")"
+build_disk "$T/b.json" --store "$S" build "$TEMPLATE" --sign "$T/k1.key"
 assert_eq "qcow2 false" "$(jq -r '"\(.disk.format) \(.disk.cached)"' "$T/b.json")" "disk format and cached"
 assert_contains "$(cat "$T/b.json.stderr")" "signed hdisk:1.0.0 and its disk image for hdisk (3 attestations)" \
   "what build --sign says"
@@ -71,13 +63,13 @@ assert_eq 1 "$(check_sig_manifest "$m" "$SB" "$T/k1.pub" "$DD" hdisk)" "openssl:
 assert_eq 0 "$(check_sig_manifest "$m" "$SB" "$T/k2.pub" "$DD")" "openssl: the disk's signature with k2"
 # check_att_manifest checks the first subject: the image.
 m=$(blob_checked "$SB" "$(ref_digest "$S" "hdisk:$(att_tag "$DD")")")
-assert_eq "$ALL_TYPES" "$(check_att_manifest "$m" "$SB" "$T/k1.pub" "$D")" "openssl: the disk's attestations"
+assert_eq "$ALL_PREDICATES" "$(check_att_manifest "$m" "$SB" "$T/k1.pub" "$D")" "openssl: the disk's attestations"
 for f in "$T"/attcheck/*.statement; do
   assert_eq "$(jq -cn --arg i "${D#sha256:}" --arg d "${DD#sha256:}" '[$i, $d]')" \
     "$(jq -c '[.subject[].digest.sha256]' "$f")" "subjects of the disk's statement $(jq -r .predicateType "$f")"
 done
 m=$(blob_checked "$SB" "$(ref_digest "$S" "hdisk:$(att_tag "$D")")")
-assert_eq "$ALL_TYPES" "$(check_att_manifest "$m" "$SB" "$T/k1.pub" "$D")" "openssl: the image's attestations"
+assert_eq "$ALL_PREDICATES" "$(check_att_manifest "$m" "$SB" "$T/k1.pub" "$D")" "openssl: the image's attestations"
 for f in "$T"/attcheck/*.statement; do
   assert_eq "$(jq -cn --arg i "${D#sha256:}" --arg d "${DD#sha256:}" '[$i, $d]')" \
     "$(jq -c '[.subject[].digest.sha256]' "$f")" "subjects of the image's statement $(jq -r .predicateType "$f")"
@@ -85,7 +77,7 @@ done
 
 step "kiln verify: the image and its disk image"
 kiln_ok verify --store "$S" verify hdisk:1.0.0 --key "$T/k1.pub" --require sbom,provenance --json
-assert_eq "$(jq -cn --arg d "$D" --arg dd "$DD" --argjson t "$(jq -R . <<<"$ALL_TYPES" | jq -sc .)" \
+assert_eq "$(jq -cn --arg d "$D" --arg dd "$DD" --argjson t "$(jq -R . <<<"$ALL_PREDICATES" | jq -sc .)" \
   '{digest: $d, verified: true, signatures: 1, attestations: $t, disk: {digest: $dd, signatures: 1, attestations: $t}}')" \
   "$(jq -c '{digest, verified, signatures, attestations, disk: (.disk | {digest, signatures, attestations})}' "$T/verify.out")" \
   "kiln verify --json"
@@ -190,7 +182,7 @@ tampered resign
 kiln_ok sign --store "$TS" sign hdisk:1.0.0 --key "$T/k2.key" --json
 assert_eq "$(jq -cn --arg dd "$DD" --arg s "$(sig_tag "$DD")" '{digest: $dd, signature: $s}')" \
   "$(jq -c '.disk | {digest, signature}' "$T/sign.out")" "kiln sign --json .disk"
-assert_eq "$ALL_TYPES" "$(jq -r '.disk.attestations[]' "$T/sign.out" | LC_ALL=C sort)" "kiln sign --json .disk.attestations"
+assert_eq "$ALL_PREDICATES" "$(jq -r '.disk.attestations[]' "$T/sign.out" | LC_ALL=C sort)" "kiln sign --json .disk.attestations"
 for key in k1 k2; do
   kiln_ok "verify-$key" --store "$TS" verify hdisk:1.0.0 --key "$T/$key.pub" --require sbom,provenance --json
   assert_eq "$DD 1" "$(jq -j '.disk.digest, " ", .disk.signatures' "$T/verify-$key.out")" "verify with $key after kiln sign"
@@ -220,7 +212,7 @@ assert_eq "$D" "$(skopeo inspect "oci:$O:1.0.0" | jq -r .Digest)" "skopeo reads 
 m=$(blob_checked "$O/blobs/sha256" "$(ref_digest "$O" "$(sig_tag "$DD")")")
 assert_eq 1 "$(check_sig_manifest "$m" "$O/blobs/sha256" "$T/k1.pub" "$DD" hdisk)" "openssl: the disk's signature in the layout"
 m=$(blob_checked "$O/blobs/sha256" "$(ref_digest "$O" "$(att_tag "$DD")")")
-assert_eq "$ALL_TYPES" "$(check_att_manifest "$m" "$O/blobs/sha256" "$T/k1.pub" "$D")" "openssl: the disk's attestations in the layout"
+assert_eq "$ALL_PREDICATES" "$(check_att_manifest "$m" "$O/blobs/sha256" "$T/k1.pub" "$D")" "openssl: the disk's attestations in the layout"
 
 step "export disk: from the store and from the layout: the same bytes, the stored blob"
 kiln_ok export-disk --store "$S" export hdisk:1.0.0 "disk:$T/store.qcow2"

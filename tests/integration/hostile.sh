@@ -49,12 +49,6 @@ no_trace() {
   case_done
 }
 
-# loc FILE TEXT: "LINE COL" of the first occurrence of TEXT in FILE.
-loc() {
-  perl -ne 'BEGIN { $t = shift } if ((my $c = index($_, $t)) >= 0) { print "$. ", $c + 1, "\n"; $found = 1; exit }
-            END { exit 1 unless $found }' "$2" "$1" || fail "loc: '$2' is not in $1"
-}
-
 # ---------------------------------------------------------------------------
 # Tarballs (layers[].tarballs)
 

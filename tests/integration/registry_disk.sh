@@ -49,19 +49,11 @@ layers:
     files:
       - {dest: /etc/other.txt, content: "other\n"}
 EOF
-DISK_ARTIFACT_TYPE=application/vnd.kiln.disk.v1
-DISK_LAYER_TYPE=application/vnd.kiln.disk.layer.v1.qcow2
-ALL_TYPES=$(printf '%s\n' "$CYCLONEDX_PREDICATE" "$SLSA_PREDICATE" "$SPDX_PREDICATE")
-disk_tag() { echo "sha256-${1#sha256:}.disk"; }
 
 step "build --sign the disk template"
-build_json "$T/b.json" --store "$S" build "$T/ctx/kiln.yaml" --sign "$T/k1.key"
-D=$(jq -r .digest "$T/b.json")
-DD=$(jq -r .disk.digest "$T/b.json")
-BLOB=$(jq -r .disk.blob "$T/b.json")
+build_disk "$T/b.json" --store "$S" build "$T/ctx/kiln.yaml" --sign "$T/k1.key"
 BLOB_SIZE=$(jq -r .disk.size "$T/b.json")
 DTAG=$(disk_tag "$D")
-[[ $DD == sha256:* && $BLOB == sha256:* ]] || fail "no disk in the build's JSON: $(cat "$T/b.json")"
 kiln_ok export-orig --store "$S" export hdisk:1.0.0 "disk:$T/orig.qcow2"
 CONFIG=$(jq -r .config.digest "$(blob_path "$S" "$DD")")
 
@@ -121,7 +113,7 @@ step "curl + openssl: the disk's signature and attestations in the registry"
 m=$(fetch_attachment "$(sig_tag "$DD")" "$T/reg")
 assert_eq 1 "$(check_sig_manifest "$m" "$T/reg/blobs/sha256" "$T/k1.pub" "$DD" hdisk)" "openssl: the disk's signature"
 m=$(fetch_attachment "$(att_tag "$DD")" "$T/reg")
-assert_eq "$ALL_TYPES" "$(check_att_manifest "$m" "$T/reg/blobs/sha256" "$T/k1.pub" "$D")" "openssl: the disk's attestations"
+assert_eq "$ALL_PREDICATES" "$(check_att_manifest "$m" "$T/reg/blobs/sha256" "$T/k1.pub" "$D")" "openssl: the disk's attestations"
 for f in "$T"/attcheck/*.statement; do
   assert_eq "$(jq -cn --arg i "${D#sha256:}" --arg d "${DD#sha256:}" '[$i, $d]')" \
     "$(jq -c '[.subject[].digest.sha256]' "$f")" "subjects of the disk's statement $(jq -r .predicateType "$f")"
@@ -129,7 +121,7 @@ done
 
 step "kiln verify docker://…: the image and its disk"
 kiln_ok verify --store "$S" verify "docker://$REG_PLAIN/$REPO:1.0.0" --key "$T/k1.pub" --require sbom,provenance --insecure --json
-assert_eq "$(jq -cn --arg d "$D" --arg dd "$DD" --argjson t "$(jq -R . <<<"$ALL_TYPES" | jq -sc .)" \
+assert_eq "$(jq -cn --arg d "$D" --arg dd "$DD" --argjson t "$(jq -R . <<<"$ALL_PREDICATES" | jq -sc .)" \
   '{digest: $d, verified: true, signatures: 1, disk: {digest: $dd, signatures: 1, attestations: $t}}')" \
   "$(jq -c '{digest, verified, signatures, disk: (.disk | {digest, signatures, attestations})}' "$T/verify.out")" \
   "kiln verify docker://… --json"
