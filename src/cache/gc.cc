@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <set>
 
@@ -57,6 +58,7 @@ class Collector {
   }
 
   void Run() {
+    std::vector<std::string> old_dirs = OldTempDirs();
     Roots();
     CacheEntries();
     Blobs();
@@ -67,6 +69,7 @@ class Collector {
     BaseTrees();
     Files(store_.tmp_dir(), now_ - 86400);
     TempFiles();
+    RemoveEmptyDirs(old_dirs);
   }
 
  private:
@@ -219,6 +222,44 @@ class Collector {
       ++r_.files_removed;
       r_.file_bytes_removed += static_cast<uint64_t>(st.st_size);
       Remove(path);
+    }
+  }
+
+  // The folders in kiln/tmp untouched for a day (a killed disk build's
+  // scratch folder): listed before the files in them go, which touches them.
+  std::vector<std::string> OldTempDirs() const {
+    std::vector<std::string> out;
+    DIR* d = ::opendir(store_.tmp_dir().c_str());
+    if (!d) return out;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      std::string path = store_.tmp_dir() + "/" + name;
+      struct stat st;
+      if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+          st.st_mtime < now_ - 86400)
+        out.push_back(path);
+    }
+    ::closedir(d);
+    return out;
+  }
+
+  // Removes the empty folders in `dirs` and those of `dirs` left empty,
+  // deepest first: rmdir keeps any that still holds something.
+  void RemoveEmptyDirs(const std::vector<std::string>& dirs) {
+    if (o_.dry_run) return;
+    for (const auto& dir : dirs) {
+      std::vector<std::string> inner;
+      std::error_code ec;
+      for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+           !ec && it != std::filesystem::recursive_directory_iterator();
+           it.increment(ec)) {
+        if (it->is_directory(ec) && !it->is_symlink(ec))
+          inner.push_back(it->path().string());
+      }
+      std::sort(inner.rbegin(), inner.rend());
+      inner.push_back(dir);
+      for (const auto& path : inner) ::rmdir(path.c_str());
     }
   }
 
