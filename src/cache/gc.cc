@@ -26,8 +26,9 @@ struct FileInfoLite {
   int64_t mtime = 0;
 };
 
-// The regular files directly in `dir` (none if it does not exist).
-std::vector<FileInfoLite> FilesIn(const std::string& dir) {
+// The entries of `type` (S_IFREG, S_IFDIR) directly in `dir`, by name (none
+// if it does not exist).
+std::vector<FileInfoLite> EntriesIn(const std::string& dir, mode_t type) {
   std::vector<FileInfoLite> out;
   DIR* d = ::opendir(dir.c_str());
   if (!d) {
@@ -39,7 +40,8 @@ std::vector<FileInfoLite> FilesIn(const std::string& dir) {
     if (name == "." || name == "..") continue;
     std::string path = dir + "/" + name;
     struct stat st;
-    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (::lstat(path.c_str(), &st) != 0 || (st.st_mode & S_IFMT) != type)
+      continue;
     out.push_back({path, name, static_cast<uint64_t>(st.st_size),
                    static_cast<int64_t>(st.st_mtime)});
   }
@@ -47,6 +49,10 @@ std::vector<FileInfoLite> FilesIn(const std::string& dir) {
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
+}
+
+std::vector<FileInfoLite> FilesIn(const std::string& dir) {
+  return EntriesIn(dir, S_IFREG);
 }
 
 class Collector {
@@ -58,7 +64,6 @@ class Collector {
   }
 
   void Run() {
-    std::vector<std::string> old_dirs = OldTempDirs();
     Roots();
     CacheEntries();
     Blobs();
@@ -67,9 +72,9 @@ class Collector {
     Files(store_.path() + "/kiln/cache/apt/indexes", keep_after_);
     DebFiles();
     BaseTrees();
+    ScratchDirs();
     Files(store_.tmp_dir(), now_ - 86400);
     TempFiles();
-    RemoveEmptyDirs(old_dirs);
   }
 
  private:
@@ -225,41 +230,32 @@ class Collector {
     }
   }
 
-  // The folders in kiln/tmp untouched for a day (a killed disk build's
-  // scratch folder): listed before the files in them go, which touches them.
-  std::vector<std::string> OldTempDirs() const {
-    std::vector<std::string> out;
-    DIR* d = ::opendir(store_.tmp_dir().c_str());
-    if (!d) return out;
-    while (struct dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
-      std::string path = store_.tmp_dir() + "/" + name;
-      struct stat st;
-      if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
-          st.st_mtime < now_ - 86400)
-        out.push_back(path);
-    }
-    ::closedir(d);
-    return out;
-  }
-
-  // Removes the empty folders in `dirs` and those of `dirs` left empty,
-  // deepest first: rmdir keeps any that still holds something.
-  void RemoveEmptyDirs(const std::vector<std::string>& dirs) {
-    if (o_.dry_run) return;
-    for (const auto& dir : dirs) {
-      std::vector<std::string> inner;
+  // The folders in kiln/tmp untouched for a day, whole: the scratch
+  // folders of killed disk builds (an erofs or squashfs build's staged tree
+  // holds links, devices and deep folders as well as files). Only builds
+  // make them, under the shared lock gc waits for: none is in use now.
+  void ScratchDirs() {
+    namespace fs = std::filesystem;
+    for (const auto& dir : EntriesIn(store_.tmp_dir(), S_IFDIR)) {
+      if (dir.mtime >= now_ - 86400) continue;
       std::error_code ec;
-      for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-           !ec && it != std::filesystem::recursive_directory_iterator();
-           it.increment(ec)) {
-        if (it->is_directory(ec) && !it->is_symlink(ec))
-          inner.push_back(it->path().string());
+      for (auto it = fs::recursive_directory_iterator(dir.path, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        struct stat st;
+        std::string path = it->path().string();
+        if (::lstat(path.c_str(), &st) != 0) continue;
+        if (S_ISREG(st.st_mode)) {
+          ++r_.files_removed;
+          r_.file_bytes_removed += static_cast<uint64_t>(st.st_size);
+          removed_.insert(path);  // not counted again by TempFiles()
+        } else if (S_ISDIR(st.st_mode) && !o_.dry_run) {
+          ::chmod(path.c_str(), (st.st_mode & 07777) | S_IRWXU);  // a 0555 copy
+        }
       }
-      std::sort(inner.rbegin(), inner.rend());
-      inner.push_back(dir);
-      for (const auto& path : inner) ::rmdir(path.c_str());
+      if (ec) throw SystemError("listing " + dir.path, ec.value());
+      if (o_.dry_run) continue;
+      fs::remove_all(dir.path, ec);
+      if (ec) throw SystemError("removing " + dir.path, ec.value());
     }
   }
 

@@ -4,8 +4,9 @@
 // cache's entries used in the last `keep_days` days, newest first up to the
 // cache's size cap (least recently used go first), with their blobs. Removed:
 // other blobs, stale cache entries, .debs and indexes not used for
-// `keep_days`, base trees of images no longer in the store, and temp files of
-// writes interrupted more than a day ago, wherever they are in the store.
+// `keep_days`, base trees of images no longer in the store, temp files of
+// writes interrupted more than a day ago, wherever they are in the store, and
+// the scratch folders (kiln/tmp/*) of builds killed more than a day ago.
 // Runs under the store's exclusive lock, so it waits for builds and pulls in
 // progress (and fsck).
 #pragma once

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ctime>
 
@@ -18,41 +19,43 @@ void SetMtime(const std::string& path, int64_t seconds) {
       << path;
 }
 
-TEST(Gc, RemovesTheScratchFoldersOfWritesKilledADayAgo) {
+TEST(Gc, RemovesTheScratchFoldersOfBuildsKilledADayAgo) {
   TempDir dir;
   Store store = Store::Open(dir.path());
   const std::string tmp = store.tmp_dir();
   const int64_t now = ::time(nullptr), two_days_ago = now - 2 * 86400;
-  // A disk build killed two days ago: its scratch file and an empty folder.
+  // A disk build killed two days ago: its disk file and a staged tree with
+  // what an image holds (a read-only folder, links, a fifo, deep folders).
   dir.Write("kiln/tmp/disk-old/raw", "half a disk");
-  MakeDirs(tmp + "/disk-old/esp/EFI");
-  for (const char* p :
-       {"disk-old/raw", "disk-old/esp/EFI", "disk-old/esp", "disk-old"})
-    SetMtime(tmp + "/" + p, two_days_ago);
-  // An old folder a writer still works in (a fresh file): kept, with it.
-  dir.Write("kiln/tmp/disk-busy/raw", "being written");
-  SetMtime(tmp + "/disk-busy", two_days_ago);
-  // A build running now.
-  dir.Write("kiln/tmp/disk-new/raw", "being written");
-
-  GcOptions dry;
-  dry.now = now;
-  dry.dry_run = true;
-  CollectGarbage(store, dry);
-  EXPECT_TRUE(PathExists(tmp + "/disk-old/raw"));
-  EXPECT_TRUE(PathExists(tmp + "/disk-old/esp/EFI"));
+  std::string deep = tmp + "/disk-old/root/a/b/c/d/e/f/g/h/i/j";
+  MakeDirs(deep);
+  dir.Write("kiln/tmp/disk-old/root/a/b/c/d/e/f/g/h/i/j/file", "deep");
+  dir.Write("kiln/tmp/disk-old/root/usr/bin/tool", "#!/bin/sh\n");
+  ASSERT_EQ(::chmod((tmp + "/disk-old/root/usr/bin").c_str(), 0555), 0);
+  ASSERT_EQ(::symlink("/etc/passwd", (tmp + "/disk-old/root/link").c_str()), 0);
+  ASSERT_EQ(::symlink("/", (tmp + "/disk-old/root/up").c_str()), 0);
+  ASSERT_EQ(::mkfifo((tmp + "/disk-old/root/fifo").c_str(), 0644), 0);
+  SetMtime(tmp + "/disk-old", two_days_ago);
+  // A build's folder of an hour ago.
+  dir.Write("kiln/tmp/disk-new/raw", "a disk");
+  SetMtime(tmp + "/disk-new", now - 3600);
 
   GcOptions o;
   o.now = now;
+  o.dry_run = true;
+  GcReport dry = CollectGarbage(store, o);
+  EXPECT_TRUE(PathExists(tmp + "/disk-old/root/usr/bin/tool"));
+  EXPECT_EQ(dry.files_removed, 3u);
+  EXPECT_EQ(dry.file_bytes_removed, 11u + 4u + 10u);
+
+  o.dry_run = false;
   GcReport r = CollectGarbage(store, o);
+  EXPECT_EQ(r.files_removed, 3u);
   EXPECT_FALSE(PathExists(tmp + "/disk-old"));
-  EXPECT_TRUE(PathExists(tmp + "/disk-busy/raw"));
   EXPECT_TRUE(PathExists(tmp + "/disk-new/raw"));
-  EXPECT_TRUE(PathExists(tmp));
-  EXPECT_EQ(r.files_removed, 1u);
+  EXPECT_TRUE(PathExists("/etc/passwd"));  // links were not followed
   EXPECT_EQ(store.Fsck().leftovers,
-            (std::vector<std::string>{tmp + "/disk-busy/raw",
-                                      tmp + "/disk-new/raw"}));
+            (std::vector<std::string>{tmp + "/disk-new/raw"}));
 }
 
 }  // namespace
