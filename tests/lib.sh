@@ -83,6 +83,21 @@ fail() {
 # A heading in the log, so a failure shows which case it was in.
 step() { echo "--- $*" >&2; }
 
+# skip WHY...: ends the test as skipped (exit 77, SKIP_RETURN_CODE in CMake),
+# saying why; runs the command in $SKIP_CLEANUP first when the test set one
+# (stopping a VM, unmounting). A sanitizer report met before fails the test
+# instead: a skip must not hide it.
+skip() {
+  if [[ -n $(find "$KILN_SANITIZER_REPORTS" -type f) ]]; then
+    fail "about to skip ($*), but a sanitizer report stopped a process"
+  fi
+  echo "SKIP: $(basename "$0"): $*" >&2
+  [[ -z ${SKIP_CLEANUP:-} ]] || $SKIP_CLEANUP || true
+  trap - EXIT
+  rm -rf "$T"
+  exit 77
+}
+
 need_tool() {
   local t
   for t in "$@"; do

@@ -8,16 +8,6 @@
 #   source "$(dirname "$0")/../mirror_lib.sh"
 need_tool jq curl
 
-# skip WHY...: ends the test as skipped, saying why; runs the command in
-# $SKIP_CLEANUP first when the test set one (e.g. stopping a VM).
-skip() {
-  echo "SKIP: $(basename "$0"): $*" >&2
-  [[ -z ${SKIP_CLEANUP:-} ]] || $SKIP_CLEANUP
-  trap - EXIT
-  rm -rf "$T"
-  exit 77
-}
-
 # need_mirror LOCK: skips the test unless the mirror of LOCK's first
 # repository answers for its suite's InRelease.
 need_mirror() {
@@ -31,14 +21,15 @@ need_mirror() {
 
 # build_locked NAME CMD...: CMD (a `kiln ... build TEMPLATE`, the template
 # last) with --locked --json, into $T/NAME.json (stderr $T/NAME.err); skips
-# the test when the mirror no longer serves a locked version.
+# the test when the mirror no longer serves a locked version (an environment
+# error, exit 2), naming $LOCKED_TEMPLATE if set, else TEMPLATE, to re-lock.
 build_locked() {
   local name=$1 rc=0
   shift
-  local template=${*: -1}
+  local template=${LOCKED_TEMPLATE:-${*: -1}}
   "$@" --locked --json >"$T/$name.json" 2>"$T/$name.err" || rc=$?
   if [[ $rc -ne 0 ]]; then
-    if grep -q "is gone from the mirror" "$T/$name.err"; then
+    if [[ $rc -eq 2 ]] && grep -q "is gone from the mirror" "$T/$name.err"; then
       skip "the mirror no longer serves a version the lock of $template pins (refresh it with kiln lock $template): $(grep 'kiln: error:' "$T/$name.err")"
     fi
     fail "$* --locked: exit $rc"$'\n'"$(cat "$T/$name.err")"

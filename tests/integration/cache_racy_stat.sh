@@ -16,13 +16,8 @@ need_tool sha256sum
 
 MNT=$T/mnt
 mounted=
-skip() {
-  echo "SKIP: $(basename "$0"): $*" >&2
-  [[ -z $mounted ]] || umount "$MNT" 2>/dev/null || true
-  trap - EXIT
-  rm -rf "$T"
-  exit 77
-}
+unmount() { [[ -z $mounted ]] || umount "$MNT" 2>/dev/null || true; }
+SKIP_CLEANUP=unmount
 [[ $EUID -eq 0 ]] || skip "needs root to mount a file system with one-second timestamps"
 command -v mkfs.ext4 >/dev/null || skip "no mkfs.ext4"
 truncate -s 16M "$T/fs.img"

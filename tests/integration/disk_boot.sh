@@ -55,6 +55,7 @@ stop_qemu() {
 }
 trap 'rc=$?; set +e; stop_qemu; (exit "$rc"); _cleanup' EXIT
 SKIP_CLEANUP=stop_qemu
+LOCKED_TEMPLATE=$TEMPLATE  # what the builds' skip message names (copies too)
 need_mirror "$LOCK"
 
 # perturbed CMD...: CMD from another working directory, with another umask,
@@ -159,7 +160,7 @@ boot() {
 step "QEMU + OVMF (TCG, no KVM) boots the disk to busybox httpd within ${BOOT_TIMEOUT}s"
 page_line=$(head -n 1 "$EX/rootfs/srv/www/index.html")
 boot "$QCOW" qcow2
-ready=$(tr -d '\r' <"$T/serial.log" | grep -m1 "$MARKER")
+ready=$(grep -m1 "$MARKER" <(tr -d '\r' <"$T/serial.log"))
 assert_eq "$MARKER $page_line" "$ready" "the ready line: the marker and the page's first line, fetched from httpd"
 
 step "reproducible: another store, working directory, TMPDIR, umask, TZ and locale give the same disk"

@@ -32,12 +32,7 @@
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
-if [[ $EUID -ne 0 ]]; then
-  echo "SKIP: $(basename "$0"): needs root (erofs/squashfs owners, extracting the trees); nothing was tested" >&2
-  trap - EXIT
-  rm -rf "$T"
-  exit 77
-fi
+[[ $EUID -eq 0 ]] || skip "needs root (erofs/squashfs owners, extracting the trees); nothing was tested"
 need_tool jq perl tar sha256sum dd cmp sfdisk blkid qemu-img \
   mke2fs debugfs e2fsck dumpe2fs mkfs.erofs fsck.erofs dump.erofs mksquashfs unsquashfs
 

@@ -66,7 +66,7 @@ assert_eq 0 "$(check_sig_manifest "$m" "$T/reg1/blobs/sha256" "$T/k3.pub" "$D")"
 cmp -s "$T/sigcheck/payload-0" "$(blob_path "$S" "$(jq -r '.layers[0].digest' "$m")")" ||
   fail "the registry's signature payload differs from the store's"
 m=$(fetch_attachment "$REPO" "$(att_tag "$D")" "$T/reg1")
-assert_eq "$(printf '%s\n' "$CYCLONEDX_PREDICATE" "$SLSA_PREDICATE" "$SPDX_PREDICATE")" \
+assert_eq "$ALL_PREDICATES" \
   "$(check_att_manifest "$m" "$T/reg1/blobs/sha256" "$T/k1.pub" "$D")" "openssl: attestations in the registry"
 
 # skopeo_signatures REPO OUT: skopeo copy with sigstore attachments to dir:OUT.
@@ -137,7 +137,7 @@ assert_eq 1 "$(check_sig_manifest "$m" "$T/reg2/blobs/sha256" "$T/k2.pub" "$D" "
   "openssl: k2's signature names $REG_PLAIN/$REPO2"
 assert_eq 1 "$(check_sig_manifest "$m" "$T/reg2/blobs/sha256" "$T/k1.pub" "$D" hello)" "openssl: the carried k1 signature"
 m=$(fetch_attachment "$REPO2" "$(att_tag "$D")" "$T/reg2")
-assert_eq "$(printf '%s\n' "$CYCLONEDX_PREDICATE" "$SLSA_PREDICATE" "$SPDX_PREDICATE")" \
+assert_eq "$ALL_PREDICATES" \
   "$(check_att_manifest "$m" "$T/reg2/blobs/sha256" "$T/k2.pub" "$D")" "openssl: k2's attestations in the registry"
 for f in "$T"/attcheck/*.statement; do
   assert_eq "$REG_PLAIN/$REPO2" "$(jq -r '.subject[0].name' "$f")" "the statements' subject is the destination"
