@@ -52,6 +52,33 @@ void FindTempFiles(const std::string& dir, const std::string& skip,
   }
 }
 
+// The attachments cosign's way, NAME:sha256-<hex>.<kind> (.sig, .att,
+// .disk), of an image `name_tag` no longer names, unless another tag of NAME
+// still does — with theirs (a disk image's .sig and .att): nothing would
+// find them again, and they would keep their blobs from gc for ever.
+void DropAttachments(Index& index, const std::string& name_tag,
+                     const Digest& replaced) {
+  std::string name = name_tag.substr(0, name_tag.rfind(':') + 1);  // "NAME:"
+  auto is_attachment = [&](const std::string& ref) {
+    return StartsWith(ref, name + "sha256-");
+  };
+  for (const auto& d : index.manifests) {
+    std::string ref = RefName(d);
+    if (d.digest == replaced && StartsWith(ref, name) && !is_attachment(ref))
+      return;  // still named
+  }
+  std::vector<Digest> orphans = {replaced};
+  while (!orphans.empty()) {
+    std::string prefix = name + "sha256-" + orphans.back().hex() + ".";
+    orphans.pop_back();
+    std::erase_if(index.manifests, [&](const Descriptor& d) {
+      if (!StartsWith(RefName(d), prefix)) return false;
+      orphans.push_back(d.digest);
+      return true;
+    });
+  }
+}
+
 }  // namespace
 
 std::string Store::DefaultPath() {
@@ -110,7 +137,9 @@ bool Store::Tag(const std::string& name_tag, const Descriptor& manifest,
             manifest.digest.ToString() +
             ". Bump the version, or pass --replace to move the tag");
       }
+      Digest replaced = it->digest;
       index.manifests.erase(it);
+      DropAttachments(index, name_tag, replaced);
       break;
     }
     index.manifests.push_back(entry);

@@ -51,7 +51,9 @@ class Store {
   FileLock LockShared() const;
 
   // Names `manifest` NAME:TAG. A tag that holds another digest is refused —
-  // versions are immutable — unless `replace`. Returns false if the tag
+  // versions are immutable — unless `replace`; then the replaced image's
+  // attachments (NAME:sha256-<hex>.sig/.att/.disk, and the disk's own) go
+  // too, unless another tag of NAME still names it. Returns false if the tag
   // already held this digest (nothing changed).
   bool Tag(const std::string& name_tag, const Descriptor& manifest,
            bool replace) const;

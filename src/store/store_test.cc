@@ -46,6 +46,52 @@ TEST(Store, CreatesALayoutWithAVersionedMarker) {
   }
 }
 
+std::string Tags(const Store& store) {
+  std::string out;
+  for (const auto& i : store.List())
+    out += i.name + "=" + i.manifest.digest.hex().substr(0, 4) + "\n";
+  return out;
+}
+
+std::string AttachmentTag(const std::string& name, const Descriptor& image,
+                          const std::string& kind) {
+  return name + ":sha256-" + image.digest.hex() + "." + kind;
+}
+
+TEST(Store, ReplacingATagDropsTheAttachmentsOfTheImageItNamedNoMore) {
+  TempDir dir;
+  Store store = Store::Open(dir.path());
+  Descriptor m1 = Manifest(store, "{\"n\":1}"),
+             m2 = Manifest(store, "{\"n\":2}");
+  Descriptor sig = Manifest(store, "{\"sig\":1}"),
+             att = Manifest(store, "{\"att\":1}"),
+             disk = Manifest(store, "{\"disk\":1}"),
+             disk_sig = Manifest(store, "{\"disksig\":1}");
+  store.Tag("app:1", m1, false);
+  store.Tag(AttachmentTag("app", m1, "sig"), sig, false);
+  store.Tag(AttachmentTag("app", m1, "att"), att, false);
+  store.Tag(AttachmentTag("app", m1, "disk"), disk, false);
+  store.Tag(AttachmentTag("app", disk, "sig"), disk_sig, false);
+  store.Tag(AttachmentTag("other", m1, "sig"), sig, false);  // another name's
+  store.Tag("other:1", m1, false);
+
+  // Another tag of app still names m1: its attachments stay.
+  store.Tag("app:2", m1, false);
+  const std::string before = Tags(store);
+  store.Tag("app:1", m2, true);
+  store.Tag("app:1", m1, true);
+  EXPECT_EQ(Tags(store), before);
+
+  store.Tag("app:2", m2, true);
+  EXPECT_TRUE(store.Tag("app:1", m2, true));
+  EXPECT_EQ(Tags(store), "app:1=" + m2.digest.hex().substr(0, 4) + "\n" +
+                             "app:2=" + m2.digest.hex().substr(0, 4) + "\n" +
+                             "other:1=" + m1.digest.hex().substr(0, 4) + "\n" +
+                             AttachmentTag("other", m1, "sig") + "=" +
+                             sig.digest.hex().substr(0, 4) + "\n");
+  EXPECT_TRUE(store.Fsck().ok());
+}
+
 TEST(Store, BlobsAppearWholeOrNotAtAll) {
   TempDir dir;
   Store store = Store::Open(dir.path());

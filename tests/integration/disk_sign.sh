@@ -256,3 +256,30 @@ kiln_ok verify-gc --store "$S" verify hdisk:1.0.0 --key "$T/k1.pub" --require sb
 assert_eq "$DD" "$(jq -r .disk.digest "$T/verify-gc.out")" "the disk verifies after gc"
 kiln_ok export-gc --store "$S" export hdisk:1.0.0 "disk:$T/after-gc.qcow2"
 assert_file_eq "$T/store.qcow2" "$T/after-gc.qcow2" "the disk exported after gc"
+
+step "build --replace with other content: the replaced image's attachments go with it, gc reclaims their blobs"
+cat >"$T/ctx/other.yaml" <<EOF2
+apiVersion: kiln.dev/v1
+extends: $HELLO
+name: hdisk
+disk: {boot: none, filesystem: ext4, format: qcow2}
+layers:
+  - name: more
+    files:
+      - {dest: /etc/more.txt, content: "more\n"}
+EOF2
+kiln_ok keep --store "$S" export hdisk:1.0.0 hdisk:kept  # another tag of hdisk names the old image
+OLD=$D OLD_BLOB=$BLOB
+build_disk "$T/replace.json" --store "$S" build "$T/ctx/other.yaml" --replace --sign "$T/k1.key"
+[[ $D != "$OLD" ]] || fail "the replacing build made the same image"
+assert_contains "$(ref_names "$S")" "hdisk:$(disk_tag "$OLD")" "the old image's disk while hdisk:kept names it"
+kiln_ok untag --store "$S" export hdisk:1.0.0 hdisk:kept --replace  # nothing names the old image now
+assert_eq "$(printf '%s\n' hdisk:1.0.0 "hdisk:$(disk_tag "$D")" "hdisk:$(sig_tag "$D")" "hdisk:$(att_tag "$D")" \
+  "hdisk:$(sig_tag "$DD")" "hdisk:$(att_tag "$DD")" hdisk:kept | LC_ALL=C sort)" "$(ref_names "$S")" \
+  "the store's names: the new image's and its attachments', none of the old one's"
+find "$S/blobs/sha256" -type f -exec touch -d '2 days ago' {} +
+kiln_ok gc-replaced --store "$S" store gc
+[[ ! -e $(blob_path "$S" "$OLD_BLOB") ]] || fail "gc kept the replaced image's disk file"
+kiln_ok fsck-replaced --store "$S" store fsck
+kiln_ok verify-replaced --store "$S" verify hdisk:1.0.0 --key "$T/k1.pub" --require sbom,provenance --json
+assert_eq "$DD" "$(jq -r .disk.digest "$T/verify-replaced.out")" "the new disk verifies"
