@@ -38,6 +38,20 @@ sig_tag() { echo "sha256-${1#sha256:}.sig"; }
 att_tag() { echo "sha256-${1#sha256:}.att"; }
 disk_tag() { echo "sha256-${1#sha256:}.disk"; }
 
+# hdisk_template FILE [VERSION [PATH]]: examples/hello named hdisk with a
+# qcow2 ext4 disk and no boot loader; VERSION (hello's if empty); PATH adds a
+# layer "extra" with that file, its content the file's name.
+hdisk_template() {
+  mkdir -p "$(dirname "$1")"
+  {
+    printf 'apiVersion: kiln.dev/v1\nextends: %s\nname: hdisk\n' "$HELLO"
+    [[ -z ${2:-} ]] || printf 'version: %s\n' "$2"
+    printf 'disk: {boot: none, filesystem: ext4, format: qcow2}\n'
+    [[ -z ${3:-} ]] ||
+      printf 'layers:\n  - name: extra\n    files:\n      - {dest: %s, content: "%s\\n"}\n' "$3" "${3##*/}"
+  } >"$1"
+}
+
 # build_disk FILE ARGS...: `kiln ARGS... --json` (a build with a disk image)
 # into FILE; sets D (the image), DD (the disk artifact) and BLOB (the disk
 # file) to their digests.

@@ -33,12 +33,7 @@ FP1=$(key_id "$T/k1.pub")
 FP2=$(key_id "$T/k2.pub")
 mkdir -p "$T/ctx"
 TEMPLATE=$T/ctx/kiln.yaml
-cat >"$TEMPLATE" <<EOF
-apiVersion: kiln.dev/v1
-extends: $HELLO
-name: hdisk
-disk: {boot: none, filesystem: ext4, format: qcow2}
-EOF
+hdisk_template "$TEMPLATE"
 
 step "build --sign: the image and its disk image, each with a .sig and an .att"
 build_disk "$T/b.json" --store "$S" build "$TEMPLATE" --sign "$T/k1.key"
@@ -154,17 +149,7 @@ expect_error 1 "its disk image: $ALT is not signed (no $(sig_tag "$ALT") in" \
 
 step "another image's disk artifact under this image's .disk tag: refused by verify, inspect and export"
 tampered swapped
-cat >"$T/ctx/other.yaml" <<EOF
-apiVersion: kiln.dev/v1
-extends: $HELLO
-name: hdisk
-version: 2.0.0
-disk: {boot: none, filesystem: ext4, format: qcow2}
-layers:
-  - name: extra
-    files:
-      - {dest: /etc/other.txt, content: "other\n"}
-EOF
+hdisk_template "$T/ctx/other.yaml" 2.0.0 /etc/other.txt
 build_json "$T/other.json" --store "$TS" build "$T/ctx/other.yaml" --sign "$T/k1.key"
 B=$(jq -r .digest "$T/other.json")
 BD=$(jq -r .disk.digest "$T/other.json")
@@ -258,19 +243,10 @@ kiln_ok export-gc --store "$S" export hdisk:1.0.0 "disk:$T/after-gc.qcow2"
 assert_file_eq "$T/store.qcow2" "$T/after-gc.qcow2" "the disk exported after gc"
 
 step "build --replace with other content: the replaced image's attachments go with it, gc reclaims their blobs"
-cat >"$T/ctx/other.yaml" <<EOF2
-apiVersion: kiln.dev/v1
-extends: $HELLO
-name: hdisk
-disk: {boot: none, filesystem: ext4, format: qcow2}
-layers:
-  - name: more
-    files:
-      - {dest: /etc/more.txt, content: "more\n"}
-EOF2
+hdisk_template "$T/ctx/more.yaml" "" /etc/more.txt
 kiln_ok keep --store "$S" export hdisk:1.0.0 hdisk:kept  # another tag of hdisk names the old image
 OLD=$D OLD_BLOB=$BLOB
-build_disk "$T/replace.json" --store "$S" build "$T/ctx/other.yaml" --replace --sign "$T/k1.key"
+build_disk "$T/replace.json" --store "$S" build "$T/ctx/more.yaml" --replace --sign "$T/k1.key"
 [[ $D != "$OLD" ]] || fail "the replacing build made the same image"
 assert_contains "$(ref_names "$S")" "hdisk:$(disk_tag "$OLD")" "the old image's disk while hdisk:kept names it"
 kiln_ok untag --store "$S" export hdisk:1.0.0 hdisk:kept --replace  # nothing names the old image now

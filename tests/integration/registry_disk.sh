@@ -32,23 +32,8 @@ REPO=$NS/hdisk
 for key in k1 k2; do "$KILN" keygen --out "$T/$key" >/dev/null; done
 FP2=$(key_id "$T/k2.pub")
 mkdir -p "$T/ctx"
-cat >"$T/ctx/kiln.yaml" <<EOF
-apiVersion: kiln.dev/v1
-extends: $HELLO
-name: hdisk
-disk: {boot: none, filesystem: ext4, format: qcow2}
-EOF
-cat >"$T/ctx/other.yaml" <<EOF
-apiVersion: kiln.dev/v1
-extends: $HELLO
-name: hdisk
-version: 2.0.0
-disk: {boot: none, filesystem: ext4, format: qcow2}
-layers:
-  - name: extra
-    files:
-      - {dest: /etc/other.txt, content: "other\n"}
-EOF
+hdisk_template "$T/ctx/kiln.yaml"
+hdisk_template "$T/ctx/other.yaml" 2.0.0 /etc/other.txt
 
 step "build --sign the disk template"
 build_disk "$T/b.json" --store "$S" build "$T/ctx/kiln.yaml" --sign "$T/k1.key"
