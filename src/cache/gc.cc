@@ -219,7 +219,11 @@ class Collector {
   // Temp files of writes interrupted more than a day ago that the steps
   // above left (index.json's, the stat cache's, explain files'...).
   void TempFiles() {
+    const std::string tmp = store_.tmp_dir() + "/";
     for (const auto& path : store_.TempFiles()) {
+      // In a folder of kiln/tmp: a build's, whole or not at all (above).
+      if (StartsWith(path, tmp) && path.find('/', tmp.size()) != path.npos)
+        continue;
       struct stat st;
       if (removed_.count(path) || ::lstat(path.c_str(), &st) != 0 ||
           st.st_mtime >= now_ - 86400)
@@ -232,30 +236,29 @@ class Collector {
 
   // The folders in kiln/tmp untouched for a day, whole: the scratch
   // folders of killed disk builds (an erofs or squashfs build's staged tree
-  // holds links, devices and deep folders as well as files). Only builds
-  // make them, under the shared lock gc waits for: none is in use now.
+  // holds links, devices, hard links, deep and read-only folders as well as
+  // files). Only builds make them, under the shared lock gc waits for: none
+  // is in use now. What cannot go (another user's files) stays, and fsck
+  // lists it.
   void ScratchDirs() {
     namespace fs = std::filesystem;
     for (const auto& dir : EntriesIn(store_.tmp_dir(), S_IFDIR)) {
       if (dir.mtime >= now_ - 86400) continue;
+      std::set<std::pair<dev_t, ino_t>> counted;  // a hard link counts once
       std::error_code ec;
-      for (auto it = fs::recursive_directory_iterator(dir.path, ec);
-           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      for (fs::recursive_directory_iterator
+               it(dir.path, fs::directory_options::skip_permission_denied, ec),
+           end;
+           !ec && it != end; it.increment(ec)) {
         struct stat st;
         std::string path = it->path().string();
-        if (::lstat(path.c_str(), &st) != 0) continue;
-        if (S_ISREG(st.st_mode)) {
-          ++r_.files_removed;
-          r_.file_bytes_removed += static_cast<uint64_t>(st.st_size);
-          removed_.insert(path);  // not counted again by TempFiles()
-        } else if (S_ISDIR(st.st_mode) && !o_.dry_run) {
-          ::chmod(path.c_str(), (st.st_mode & 07777) | S_IRWXU);  // a 0555 copy
-        }
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        removed_.insert(path);
+        if (!counted.insert({st.st_dev, st.st_ino}).second) continue;
+        ++r_.files_removed;
+        r_.file_bytes_removed += static_cast<uint64_t>(st.st_size);
       }
-      if (ec) throw SystemError("listing " + dir.path, ec.value());
-      if (o_.dry_run) continue;
-      fs::remove_all(dir.path, ec);
-      if (ec) throw SystemError("removing " + dir.path, ec.value());
+      if (!o_.dry_run) RemoveFolder(dir.path);
     }
   }
 

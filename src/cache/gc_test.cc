@@ -32,12 +32,24 @@ TEST(Gc, RemovesTheScratchFoldersOfBuildsKilledADayAgo) {
   dir.Write("kiln/tmp/disk-old/root/a/b/c/d/e/f/g/h/i/j/file", "deep");
   dir.Write("kiln/tmp/disk-old/root/usr/bin/tool", "#!/bin/sh\n");
   ASSERT_EQ(::chmod((tmp + "/disk-old/root/usr/bin").c_str(), 0555), 0);
-  ASSERT_EQ(::symlink("/etc/passwd", (tmp + "/disk-old/root/link").c_str()), 0);
-  ASSERT_EQ(::symlink("/", (tmp + "/disk-old/root/up").c_str()), 0);
+  ASSERT_EQ(::link((tmp + "/disk-old/root/usr/bin/tool").c_str(),
+                   (tmp + "/disk-old/root/tool-hard").c_str()),
+            0);
+  // Links out of the folder: not followed.
+  std::string outside = dir.Write("outside/dir/kept", "kept");
+  ASSERT_EQ(::chmod(Dirname(outside).c_str(), 0555), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), (tmp + "/disk-old/root/link").c_str()),
+            0);
+  ASSERT_EQ(
+      ::symlink(Dirname(outside).c_str(), (tmp + "/disk-old/root/up").c_str()),
+      0);
   ASSERT_EQ(::mkfifo((tmp + "/disk-old/root/fifo").c_str(), 0644), 0);
   SetMtime(tmp + "/disk-old", two_days_ago);
-  // A build's folder of an hour ago.
+  // A build's folder of an hour ago, its staged files dated at the build
+  // date: kept whole.
   dir.Write("kiln/tmp/disk-new/raw", "a disk");
+  dir.Write("kiln/tmp/disk-new/root/etc/hostname", "image\n");
+  SetMtime(tmp + "/disk-new/root/etc/hostname", 0);
   SetMtime(tmp + "/disk-new", now - 3600);
 
   GcOptions o;
@@ -53,9 +65,14 @@ TEST(Gc, RemovesTheScratchFoldersOfBuildsKilledADayAgo) {
   EXPECT_EQ(r.files_removed, 3u);
   EXPECT_FALSE(PathExists(tmp + "/disk-old"));
   EXPECT_TRUE(PathExists(tmp + "/disk-new/raw"));
-  EXPECT_TRUE(PathExists("/etc/passwd"));  // links were not followed
+  EXPECT_TRUE(PathExists(tmp + "/disk-new/root/etc/hostname"));
+  EXPECT_EQ(ReadFile(outside), "kept");
+  struct stat st;
+  ASSERT_EQ(::stat(Dirname(outside).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0555u);  // not made writable through a link
   EXPECT_EQ(store.Fsck().leftovers,
-            (std::vector<std::string>{tmp + "/disk-new/raw"}));
+            (std::vector<std::string>{tmp + "/disk-new/raw",
+                                      tmp + "/disk-new/root/etc/hostname"}));
 }
 
 }  // namespace

@@ -106,6 +106,23 @@ void MakeDirs(const std::string& path) {
   if (ec) throw EnvError("creating directory " + path + ": " + ec.message());
 }
 
+std::error_code RemoveFolder(const std::string& root) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  // The iterator enters a folder after it is visited: chmod it first.
+  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+        (st.st_mode & S_IRWXU) != S_IRWXU)
+      ::chmod(it->path().c_str(), (st.st_mode & 07777) | S_IRWXU);
+  }
+  if (ec == std::errc::no_such_file_or_directory) ec.clear();
+  std::error_code removed;
+  fs::remove_all(root, removed);
+  return removed ? removed : ec;
+}
+
 void FsyncPath(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw SystemError("opening " + path, errno);

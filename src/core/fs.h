@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace kiln {
 
@@ -39,6 +40,10 @@ std::string ReadFile(const std::string& path, uint64_t max_bytes = 64 << 20);
 std::string ReadPrefix(const std::string& path, size_t n);
 bool PathExists(const std::string& path);
 void MakeDirs(const std::string& path);
+// Removes `root` and all below it, whatever modes a build left there (a
+// read-only folder holding files): folders are made writable first; links are
+// removed, never followed. Returns the first error (none if `root` is gone).
+std::error_code RemoveFolder(const std::string& root);
 void FsyncPath(const std::string& path);
 // Writes temp file -> fsync -> rename -> fsync(dir): readers see the old or the
 // new content, never a part.

@@ -197,18 +197,6 @@ void ChownTree(const std::string& root, uid_t uid, gid_t gid) {
   if (ec) throw EnvError("reading " + root + ": " + ec.message());
 }
 
-// Removes a folder the builds wrote, whatever modes they left.
-void RemoveTree(const std::string& root) {
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(root, ec), end; it != end;
-       it.increment(ec)) {
-    if (ec) break;
-    if (it->symlink_status().type() == fs::file_type::directory)
-      ::chmod(it->path().c_str(), 0700);
-  }
-  fs::remove_all(root, ec);
-}
-
 // Whether users other than the owner can reach `path`: every folder above
 // it searchable, the file readable (and executable).
 bool OthersCanRead(const std::string& path, bool exec, std::string* blocked) {
@@ -431,7 +419,7 @@ class WorkFolder {
       throw SystemError("setting the mode of " + path_, errno);
   }
   ~WorkFolder() {
-    if (!keep_) RemoveTree(path_);
+    if (!keep_) RemoveFolder(path_);
   }
   WorkFolder(const WorkFolder&) = delete;
   WorkFolder& operator=(const WorkFolder&) = delete;
