@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
+#include <regex>
 #include <set>
 
 #include "core/strings.h"
@@ -52,28 +54,32 @@ void FindTempFiles(const std::string& dir, const std::string& skip,
   }
 }
 
-// The attachments cosign's way, NAME:sha256-<hex>.<kind> (.sig, .att,
-// .disk), of an image `name_tag` no longer names, unless another tag of NAME
-// still does — with theirs (a disk image's .sig and .att): nothing would
+// The digest an attachment tag (cosign's sha256-<hex>.sig and .att, kiln's
+// .disk) is about, if `ref` ("NAME:TAG") is one.
+std::optional<std::string> AttachmentSubject(const std::string& ref) {
+  static const std::regex kAttachment(
+      R"(.*:sha256-([0-9a-f]{64})\.(sig|att|disk))");
+  std::smatch m;
+  if (!std::regex_match(ref, m, kAttachment)) return std::nullopt;
+  return m[1].str();
+}
+
+// The attachments of an image no tag names any more, under any name (they
+// are found so), with theirs (a disk image's .sig and .att): nothing would
 // find them again, and they would keep their blobs from gc for ever.
-void DropAttachments(Index& index, const std::string& name_tag,
-                     const Digest& replaced) {
-  std::string name = name_tag.substr(0, name_tag.rfind(':') + 1);  // "NAME:"
-  auto is_attachment = [&](const std::string& ref) {
-    return StartsWith(ref, name + "sha256-");
-  };
-  for (const auto& d : index.manifests) {
-    std::string ref = RefName(d);
-    if (d.digest == replaced && StartsWith(ref, name) && !is_attachment(ref))
-      return;  // still named
-  }
-  std::vector<Digest> orphans = {replaced};
+void DropAttachments(Index& index, const Digest& replaced) {
+  std::vector<std::string> orphans = {replaced.hex()};
   while (!orphans.empty()) {
-    std::string prefix = name + "sha256-" + orphans.back().hex() + ".";
+    std::string hex = orphans.back();
     orphans.pop_back();
+    bool named = std::any_of(
+        index.manifests.begin(), index.manifests.end(), [&](const auto& d) {
+          return d.digest.hex() == hex && !AttachmentSubject(RefName(d));
+        });
+    if (named) continue;
     std::erase_if(index.manifests, [&](const Descriptor& d) {
-      if (!StartsWith(RefName(d), prefix)) return false;
-      orphans.push_back(d.digest);
+      if (AttachmentSubject(RefName(d)) != hex) return false;
+      orphans.push_back(d.digest.hex());
       return true;
     });
   }
@@ -139,7 +145,7 @@ bool Store::Tag(const std::string& name_tag, const Descriptor& manifest,
       }
       Digest replaced = it->digest;
       index.manifests.erase(it);
-      DropAttachments(index, name_tag, replaced);
+      DropAttachments(index, replaced);
       break;
     }
     index.manifests.push_back(entry);

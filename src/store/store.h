@@ -52,9 +52,9 @@ class Store {
 
   // Names `manifest` NAME:TAG. A tag that holds another digest is refused —
   // versions are immutable — unless `replace`; then the replaced image's
-  // attachments (NAME:sha256-<hex>.sig/.att/.disk, and the disk's own) go
-  // too, unless another tag of NAME still names it. Returns false if the tag
-  // already held this digest (nothing changed).
+  // attachments (*:sha256-<hex>.sig/.att/.disk, and the disk's own) go too,
+  // unless another tag still names it. Returns false if the tag already held
+  // this digest (nothing changed).
   bool Tag(const std::string& name_tag, const Descriptor& manifest,
            bool replace) const;
   std::vector<StoredImage> List() const;

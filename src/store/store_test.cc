@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/temp_dir.h"
@@ -58,7 +59,7 @@ std::string AttachmentTag(const std::string& name, const Descriptor& image,
   return name + ":sha256-" + image.digest.hex() + "." + kind;
 }
 
-TEST(Store, ReplacingATagDropsTheAttachmentsOfTheImageItNamedNoMore) {
+TEST(Store, ReplacingATagDropsTheAttachmentsOfTheImageNoTagNamesAnyMore) {
   TempDir dir;
   Store store = Store::Open(dir.path());
   Descriptor m1 = Manifest(store, "{\"n\":1}"),
@@ -72,23 +73,31 @@ TEST(Store, ReplacingATagDropsTheAttachmentsOfTheImageItNamedNoMore) {
   store.Tag(AttachmentTag("app", m1, "att"), att, false);
   store.Tag(AttachmentTag("app", m1, "disk"), disk, false);
   store.Tag(AttachmentTag("app", disk, "sig"), disk_sig, false);
-  store.Tag(AttachmentTag("other", m1, "sig"), sig, false);  // another name's
-  store.Tag("other:1", m1, false);
-
-  // Another tag of app still names m1: its attachments stay.
+  // What `kiln pull app@sha256:…` names: a tag, not an attachment.
+  const std::string pinned = "app:sha256-" + m1.digest.hex().substr(0, 12);
+  store.Tag(pinned, m1, false);
   store.Tag("app:2", m1, false);
-  const std::string before = Tags(store);
-  store.Tag("app:1", m2, true);
-  store.Tag("app:1", m1, true);
-  EXPECT_EQ(Tags(store), before);
+  store.Tag("other:1", m1, false);
+  const std::string all = Tags(store);
 
+  // Other tags, of its name and another, still name m1: all stays.
+  store.Tag("app:1", m2, true);
   store.Tag("app:2", m2, true);
-  EXPECT_TRUE(store.Tag("app:1", m2, true));
-  EXPECT_EQ(Tags(store), "app:1=" + m2.digest.hex().substr(0, 4) + "\n" +
-                             "app:2=" + m2.digest.hex().substr(0, 4) + "\n" +
-                             "other:1=" + m1.digest.hex().substr(0, 4) + "\n" +
-                             AttachmentTag("other", m1, "sig") + "=" +
-                             sig.digest.hex().substr(0, 4) + "\n");
+  store.Tag(pinned, m2, true);
+  const std::string moved = Tags(store);
+  for (const auto& tag :
+       {AttachmentTag("app", m1, "sig"), AttachmentTag("app", m1, "att"),
+        AttachmentTag("app", m1, "disk"), AttachmentTag("app", disk, "sig")})
+    EXPECT_NE(moved.find(tag + "="), std::string::npos) << tag;
+  EXPECT_EQ(std::count(all.begin(), all.end(), '\n'),
+            std::count(moved.begin(), moved.end(), '\n'));
+
+  // The last tag moves: m1's attachments and the disk's go.
+  EXPECT_TRUE(store.Tag("other:1", m2, true));
+  const std::string m2_short = m2.digest.hex().substr(0, 4);
+  EXPECT_EQ(Tags(store), "app:1=" + m2_short + "\napp:2=" + m2_short + "\n" +
+                             pinned + "=" + m2_short + "\nother:1=" + m2_short +
+                             "\n");
   EXPECT_TRUE(store.Fsck().ok());
 }
 
