@@ -12,9 +12,14 @@
 #include "core/fs.h"
 #include "core/process.h"
 #include "core/temp_dir.h"
+#include "rootfs/entry_testing.h"
 
 namespace kiln {
 namespace {
+
+using test::DirEntry;
+using test::FileEntry;
+using test::SymlinkEntry;
 
 constexpr char kRelease[] = "6.1.0-99-test-amd64";
 constexpr int64_t kMtime = 1700000000;
@@ -38,33 +43,6 @@ std::string Module(const std::string& modinfo) {
       "static const char modinfo[] __attribute__((section(\".modinfo\"), "
       "used)) = \"" +
       modinfo + "\";\nint init_module(void) { return 0; }\n");
-}
-
-Entry Dir(const std::string& path) {
-  Entry e;
-  e.path = path;
-  e.type = EntryType::kDir;
-  e.mode = 0755;
-  return e;
-}
-
-Entry File(const std::string& path, const std::string& content,
-           uint32_t mode = 0644) {
-  Entry e;
-  e.path = path;
-  e.mode = mode;
-  e.size = content.size();
-  if (!content.empty()) e.content = InlineContent(content);
-  return e;
-}
-
-Entry Link(const std::string& path, const std::string& target) {
-  Entry e;
-  e.path = path;
-  e.type = EntryType::kSymlink;
-  e.mode = 0777;
-  e.link = target;
-  return e;
 }
 
 struct CpioMember {
@@ -145,18 +123,18 @@ class InitramfsTest : public ::testing::Test {
          {std::string("usr"), std::string("usr/bin"), std::string("usr/lib"),
           std::string("usr/lib/modules"), dir, dir + "/kernel",
           dir + "/kernel/drivers", dir + "/kernel/fs"}) {
-      tree.Put(Dir(d));
+      tree.Put(DirEntry(d));
     }
-    tree.Put(Link("bin", "usr/bin"));
-    tree.Put(Link("lib", "usr/lib"));
-    tree.Put(File("usr/bin/busybox", "not really busybox", 0755));
-    tree.Put(File(dir + "/kernel/drivers/a.ko", modules_->at("a")));
-    tree.Put(File(dir + "/kernel/drivers/b.ko", modules_->at("b")));
-    tree.Put(File(dir + "/kernel/fs/c.ko", modules_->at("c")));
-    tree.Put(File(dir + "/kernel/fs/d.ko", modules_->at("d")));
-    tree.Put(File(dir + "/kernel/fs/e-f.ko", modules_->at("e-f")));
-    tree.Put(File(dir + "/kernel/fs/zipped.ko.xz", "xz"));
-    tree.Put(File(dir + "/modules.builtin", "kernel/fs/ext4/ext4.ko\n"));
+    tree.Put(SymlinkEntry("bin", "usr/bin"));
+    tree.Put(SymlinkEntry("lib", "usr/lib"));
+    tree.Put(FileEntry("usr/bin/busybox", "not really busybox", 0755));
+    tree.Put(FileEntry(dir + "/kernel/drivers/a.ko", modules_->at("a")));
+    tree.Put(FileEntry(dir + "/kernel/drivers/b.ko", modules_->at("b")));
+    tree.Put(FileEntry(dir + "/kernel/fs/c.ko", modules_->at("c")));
+    tree.Put(FileEntry(dir + "/kernel/fs/d.ko", modules_->at("d")));
+    tree.Put(FileEntry(dir + "/kernel/fs/e-f.ko", modules_->at("e-f")));
+    tree.Put(FileEntry(dir + "/kernel/fs/zipped.ko.xz", "xz"));
+    tree.Put(FileEntry(dir + "/modules.builtin", "kernel/fs/ext4/ext4.ko\n"));
     return tree;
   }
 
@@ -345,17 +323,17 @@ TEST_F(InitramfsTest, BusyboxMustBeAStaticRegularFile) {
   ExpectUserError(
       [&] { BuildInitramfs(tree, Options({"c"})); },
       {"busybox /bin/busybox: /usr/bin/busybox is not in the image", kRelease});
-  tree.Put(Link("usr/bin/busybox", "busybox.static"));
-  tree.Put(File("usr/bin/busybox.static", "static busybox", 0755));
+  tree.Put(SymlinkEntry("usr/bin/busybox", "busybox.static"));
+  tree.Put(FileEntry("usr/bin/busybox.static", "static busybox", 0755));
   auto members = ReadCpio(BuildInitramfs(tree, Options({"c"})).cpio);
   EXPECT_EQ(members.at(1).first, "bin/busybox");
   EXPECT_EQ(members.at(1).second.data, "static busybox");
   EXPECT_EQ(members.at(1).second.type, AE_IFREG);
-  tree.Put(Link("usr/bin/busybox.static", "busybox"));
+  tree.Put(SymlinkEntry("usr/bin/busybox.static", "busybox"));
   ExpectUserError([&] { BuildInitramfs(tree, Options({"c"})); },
                   {"too many levels of symbolic links"});
-  tree.Put(File("usr/bin/busybox",
-                Compile("int main(void) { return 0; }\n", false), 0755));
+  tree.Put(FileEntry("usr/bin/busybox",
+                     Compile("int main(void) { return 0; }\n", false), 0755));
   ExpectUserError([&] { BuildInitramfs(tree, Options({"c"})); },
                   {"is dynamically linked", "busybox-static"});
 }

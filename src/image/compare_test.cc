@@ -5,32 +5,15 @@
 #include <gtest/gtest.h>
 
 #include "core/temp_dir.h"
+#include "rootfs/entry_testing.h"
 #include "tar/tar_writer.h"
 
 namespace kiln {
 namespace {
 
 using nlohmann::json;
-
-Entry File(const std::string& path, const std::string& content,
-           uint32_t mode = 0644, uint32_t uid = 0) {
-  Entry e;
-  e.path = path;
-  e.mode = mode;
-  e.uid = uid;
-  e.gid = uid;
-  e.size = content.size();
-  e.content = InlineContent(content);
-  return e;
-}
-
-Entry Dir(const std::string& path) {
-  Entry e;
-  e.path = path;
-  e.type = EntryType::kDir;
-  e.mode = 0755;
-  return e;
-}
+using test::DirEntry;
+using test::FileEntry;
 
 std::string Tar(const std::vector<Entry>& entries, int64_t mtime = 0) {
   std::string out;
@@ -101,7 +84,7 @@ const PropertyChange* Find(const EntryDifference& d, const std::string& p) {
 }
 
 TEST(CompareTars, IdenticalTarsHaveNoDifference) {
-  std::vector<Entry> e = {Dir("etc"), File("etc/a", "a\n")};
+  std::vector<Entry> e = {DirEntry("etc"), FileEntry("etc/a", "a\n")};
   TarComparison c = Compare(Tar(e), Tar(e));
   EXPECT_FALSE(c.first);
   EXPECT_EQ(c.entries_a, 2u);
@@ -110,7 +93,7 @@ TEST(CompareTars, IdenticalTarsHaveNoDifference) {
 }
 
 TEST(CompareTars, Mtime) {
-  std::vector<Entry> e = {Dir("etc"), File("etc/a", "a\n")};
+  std::vector<Entry> e = {DirEntry("etc"), FileEntry("etc/a", "a\n")};
   TarComparison c = Compare(Tar(e, 0), Tar(e, 1700000000));
   ASSERT_TRUE(c.first);
   EXPECT_EQ(c.first->index, 0u);
@@ -124,8 +107,8 @@ TEST(CompareTars, Mtime) {
 
 TEST(CompareTars, OwnerAndModeOfTheSecondEntry) {
   TarComparison c =
-      Compare(Tar({Dir("etc"), File("etc/a", "a\n", 0644, 0)}),
-              Tar({Dir("etc"), File("etc/a", "a\n", 0600, 1000)}));
+      Compare(Tar({DirEntry("etc"), FileEntry("etc/a", "a\n", 0644, 0)}),
+              Tar({DirEntry("etc"), FileEntry("etc/a", "a\n", 0600, 1000)}));
   ASSERT_TRUE(c.first);
   EXPECT_EQ(c.first->index, 1u);
   EXPECT_EQ(c.first->path_a, "etc/a");
@@ -144,7 +127,7 @@ TEST(CompareTars, OwnerAndModeOfTheSecondEntry) {
 
 TEST(CompareTars, ContentWithDigestAndSize) {
   TarComparison c =
-      Compare(Tar({File("a", "hello\n")}), Tar({File("a", "bye\n")}));
+      Compare(Tar({FileEntry("a", "hello\n")}), Tar({FileEntry("a", "bye\n")}));
   ASSERT_TRUE(c.first);
   ASSERT_EQ(c.first->properties.size(), 1u);
   EXPECT_EQ(c.first->properties[0].property, "content");
@@ -155,7 +138,8 @@ TEST(CompareTars, ContentWithDigestAndSize) {
 }
 
 TEST(CompareTars, OrderAloneCountsNoEntryAsDiffering) {
-  Entry a = File("a", "1"), b = File("b", "2"), z = File("z", "3");
+  Entry a = FileEntry("a", "1"), b = FileEntry("b", "2"),
+        z = FileEntry("z", "3");
   TarComparison c = Compare(Tar({a, b, z}), Tar({a, z, b}));
   ASSERT_TRUE(c.first);
   EXPECT_EQ(c.first->index, 1u);
@@ -167,8 +151,8 @@ TEST(CompareTars, OrderAloneCountsNoEntryAsDiffering) {
 }
 
 TEST(CompareTars, OneTarEndsFirst) {
-  TarComparison c =
-      Compare(Tar({File("a", "1")}), Tar({File("a", "1"), File("b", "2")}));
+  TarComparison c = Compare(Tar({FileEntry("a", "1")}),
+                            Tar({FileEntry("a", "1"), FileEntry("b", "2")}));
   ASSERT_TRUE(c.first);
   EXPECT_EQ(c.first->index, 1u);
   EXPECT_EQ(c.first->path_a, "");
@@ -199,7 +183,7 @@ TEST(CompareTars, TypeAndLink) {
   link.type = EntryType::kSymlink;
   link.mode = 0777;
   link.link = "target";
-  TarComparison c = Compare(Tar({File("a", "")}), Tar({link}));
+  TarComparison c = Compare(Tar({FileEntry("a", "")}), Tar({link}));
   ASSERT_TRUE(c.first);
   const PropertyChange* type = Find(*c.first, "type");
   ASSERT_TRUE(type);
@@ -242,7 +226,7 @@ TEST(CompareLayerBlobs, SameEntriesOtherHeaderBytesIsEncoding) {
 
 TEST(CompareLayerBlobs, IdenticalBlobs) {
   TempDir dir;
-  std::string t = Tar({File("a", "1")});
+  std::string t = Tar({FileEntry("a", "1")});
   TarComparison c =
       CompareLayerBlobs(dir.Write("a.tar", t), "a", dir.Write("b.tar", t), "b");
   EXPECT_FALSE(c.first);

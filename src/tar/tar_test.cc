@@ -2,21 +2,14 @@
 
 #include "core/temp_dir.h"
 #include "digest/digest.h"
+#include "rootfs/entry_testing.h"
 #include "tar/tar_reader.h"
 #include "tar/tar_writer.h"
 
 namespace kiln {
 namespace {
 
-Entry File(const std::string& path, const std::string& content,
-           uint32_t mode = 0644) {
-  Entry e;
-  e.path = path;
-  e.mode = mode;
-  e.size = content.size();
-  e.content = InlineContent(content);
-  return e;
-}
+using test::FileEntry;
 
 Entry Of(const std::string& path, EntryType type,
          const std::string& link = "") {
@@ -64,7 +57,7 @@ TEST(Tar, RoundTripsEveryEntryType) {
   dev.dev_major = 1;
   dev.dev_minor = 3;
   dev.mode = 0666;
-  Entry owned = File("home/app/x", "data", 04755);
+  Entry owned = FileEntry("home/app/x", "data", 04755);
   owned.uid = 1000;
   owned.gid = 100;
   auto got =
@@ -91,10 +84,11 @@ TEST(Tar, LongNamesUsePrefixThenPax) {
   std::string mid(150, 'm');   // fits ustar's prefix + name split
   std::string deep(300, 'd');  // needs a pax "path" record
   std::string link(200, 'l');
-  Entry big_uid = File("u", "");
+  Entry big_uid = FileEntry("u", "");
   big_uid.uid = 5000000;  // more than 7 octal digits
-  auto got = Read(Write({File(mid + "/file", "1"), File("x/" + deep, "2"),
-                         Of("s", EntryType::kSymlink, link), big_uid}));
+  auto got =
+      Read(Write({FileEntry(mid + "/file", "1"), FileEntry("x/" + deep, "2"),
+                  Of("s", EntryType::kSymlink, link), big_uid}));
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[0].header.name, mid + "/file");
   EXPECT_EQ(got[1].header.name, "x/" + deep);
@@ -104,7 +98,7 @@ TEST(Tar, LongNamesUsePrefixThenPax) {
 }
 
 TEST(Tar, HeadersCarryOnlyTheBuildDate) {
-  std::string a = Write({File("f", "x")}, 1234567890);
+  std::string a = Write({FileEntry("f", "x")}, 1234567890);
   // mtime field: 12 bytes at offset 136, octal.
   EXPECT_EQ(a.substr(136, 11), "11145401322");
   // No user or group names from the host.
@@ -115,8 +109,8 @@ TEST(Tar, HeadersCarryOnlyTheBuildDate) {
 
 TEST(Tar, SameEntriesSameBytes) {
   std::vector<Entry> entries = {Of("etc", EntryType::kDir),
-                                File("etc/motd", "hi\n"),
-                                File(std::string(120, 'p'), "p")};
+                                FileEntry("etc/motd", "hi\n"),
+                                FileEntry(std::string(120, 'p'), "p")};
   EXPECT_EQ(Write(entries), Write(entries));
   // The encoding is part of kiln's reproducibility promise: a change here
   // changes every image digest, so it must be deliberate.
@@ -125,7 +119,7 @@ TEST(Tar, SameEntriesSameBytes) {
 }
 
 TEST(Tar, ContentThatDoesNotMatchItsSizeIsAnError) {
-  Entry e = File("f", "abc");
+  Entry e = FileEntry("f", "abc");
   e.size = 5;
   std::string out;
   StringSink sink(&out);
@@ -134,7 +128,7 @@ TEST(Tar, ContentThatDoesNotMatchItsSizeIsAnError) {
 }
 
 TEST(Tar, ReaderRefusesATamperedBlob) {
-  std::string archive = Write({File("f", "x")});
+  std::string archive = Write({FileEntry("f", "x")});
   TempDir dir;
   std::string path = dir.Write("a.tar", archive);
   Digest other = Sha256Of("something else");
@@ -152,7 +146,7 @@ TEST(Tar, ReaderRefusesATamperedBlob) {
 }
 
 TEST(Tar, ReaderReportsTruncation) {
-  std::string archive = Write({File("f", std::string(5000, 'x'))});
+  std::string archive = Write({FileEntry("f", std::string(5000, 'x'))});
   TempDir dir;
   std::string path = dir.Write("a.tar", archive.substr(0, 1500));
   auto reader = TarReader::Open(path, "tarball t.tar");
