@@ -83,6 +83,16 @@ const PropertyChange* Find(const EntryDifference& d, const std::string& p) {
   return nullptr;
 }
 
+// The first differing entry differs in `property` alone, `a` against `b`.
+void ExpectOnly(const TarComparison& c, const std::string& property,
+                const std::string& a, const std::string& b) {
+  ASSERT_TRUE(c.first);
+  ASSERT_EQ(c.first->properties.size(), 1u);
+  EXPECT_EQ(c.first->properties[0].property, property);
+  EXPECT_EQ(c.first->properties[0].a, a);
+  EXPECT_EQ(c.first->properties[0].b, b);
+}
+
 TEST(CompareTars, IdenticalTarsHaveNoDifference) {
   std::vector<Entry> e = {DirEntry("etc"), FileEntry("etc/a", "a\n")};
   TarComparison c = Compare(Tar(e), Tar(e));
@@ -98,10 +108,8 @@ TEST(CompareTars, Mtime) {
   ASSERT_TRUE(c.first);
   EXPECT_EQ(c.first->index, 0u);
   EXPECT_EQ(c.first->path_a, "etc/");
-  ASSERT_EQ(c.first->properties.size(), 1u);
-  EXPECT_EQ(c.first->properties[0].property, "mtime");
-  EXPECT_EQ(c.first->properties[0].a, "0 (1970-01-01T00:00:00Z)");
-  EXPECT_EQ(c.first->properties[0].b, "1700000000 (2023-11-14T22:13:20Z)");
+  ExpectOnly(c, "mtime", "0 (1970-01-01T00:00:00Z)",
+             "1700000000 (2023-11-14T22:13:20Z)");
   EXPECT_EQ(c.differing, 2u);
 }
 
@@ -129,12 +137,8 @@ TEST(CompareTars, ContentWithDigestAndSize) {
   TarComparison c =
       Compare(Tar({FileEntry("a", "hello\n")}), Tar({FileEntry("a", "bye\n")}));
   ASSERT_TRUE(c.first);
-  ASSERT_EQ(c.first->properties.size(), 1u);
-  EXPECT_EQ(c.first->properties[0].property, "content");
-  EXPECT_EQ(c.first->properties[0].a,
-            Sha256Of("hello\n").ToString() + " 6 bytes");
-  EXPECT_EQ(c.first->properties[0].b,
-            Sha256Of("bye\n").ToString() + " 4 bytes");
+  ExpectOnly(c, "content", Sha256Of("hello\n").ToString() + " 6 bytes",
+             Sha256Of("bye\n").ToString() + " 4 bytes");
 }
 
 TEST(CompareTars, OrderAloneCountsNoEntryAsDiffering) {
@@ -143,10 +147,7 @@ TEST(CompareTars, OrderAloneCountsNoEntryAsDiffering) {
   TarComparison c = Compare(Tar({a, b, z}), Tar({a, z, b}));
   ASSERT_TRUE(c.first);
   EXPECT_EQ(c.first->index, 1u);
-  ASSERT_EQ(c.first->properties.size(), 1u);
-  EXPECT_EQ(c.first->properties[0].property, "order");
-  EXPECT_EQ(c.first->properties[0].a, "b");
-  EXPECT_EQ(c.first->properties[0].b, "z");
+  ExpectOnly(c, "order", "b", "z");
   EXPECT_EQ(c.differing, 0u);
 }
 
@@ -171,10 +172,7 @@ TEST(CompareTars, Xattr) {
   ASSERT_TRUE(c.first);
   EXPECT_EQ(c.first->index, 1u);
   EXPECT_EQ(c.first->path_a, "b");
-  ASSERT_EQ(c.first->properties.size(), 1u);
-  EXPECT_EQ(c.first->properties[0].property, "xattrs");
-  EXPECT_EQ(c.first->properties[0].a, "(none)");
-  EXPECT_EQ(c.first->properties[0].b, "user.k=v");
+  ExpectOnly(c, "xattrs", "(none)", "user.k=v");
 }
 
 TEST(CompareTars, TypeAndLink) {
