@@ -21,19 +21,13 @@ make_corpus() {
   python3 "$HOSTILE/make.py" "$@" || fail "hostile/make.py $* failed"
 }
 
-# free_port: a TCP port on 127.0.0.1 nobody listens on right now.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # start_server URL LOG CMD...: runs CMD in the background until URL answers;
 # it is stopped by PID when the test exits.
-_HOSTILE_PIDS=()
 start_server() {
   local url=$1 log=$2 _
   shift 2
   "$@" >"$log" 2>&1 &
-  _HOSTILE_PIDS+=($!)
+  BACKGROUND_PIDS+=($!)
   for _ in $(seq 1 100); do
     if curl -s -o /dev/null "$url"; then return 0; fi
     sleep 0.1
@@ -41,17 +35,6 @@ start_server() {
   fail "$* did not come up at $url: $(cat "$log")"
 }
 
-# On exit: stop what this test started, then lib.sh's cleanup (which reads
-# the exit status from $?).
-_hostile_exit() {
-  local rc=$1 pid
-  for pid in "${_HOSTILE_PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $rc -eq 0 ]]; then _cleanup; else (exit "$rc") || _cleanup; fi
-}
-trap '_hostile_exit $?' EXIT
 
 # tree_state DIR...: every path below DIR with its type and mode, and for
 # all but directories size and mtime, so a write anywhere shows (cheaper than

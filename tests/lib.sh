@@ -40,9 +40,22 @@ export KILN_STORE=$T/store  # the default for `kiln` calls that pass no --store
 
 # More temp dirs to remove on exit (e.g. on another file system).
 CLEANUP_DIRS=()
+# Background processes a test started (servers, proxies): stopped by PID on
+# exit, skip included, before $T goes.
+BACKGROUND_PIDS=()
+
+_stop_background() {
+  local pid
+  for pid in "${BACKGROUND_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  BACKGROUND_PIDS=()
+}
 
 _cleanup() {
   local rc=$? d
+  _stop_background
   for d in "$T/.sanitizer-reports"/*; do
     [[ -e $d ]] || continue
     echo "FAIL: a sanitizer report (on its stderr) stopped: $(cat "$d")" >&2
@@ -93,6 +106,7 @@ skip() {
   fi
   echo "SKIP: $(basename "$0"): $*" >&2
   [[ -z ${SKIP_CLEANUP:-} ]] || $SKIP_CLEANUP || true
+  _stop_background
   trap - EXIT
   rm -rf "$T"
   exit 77
@@ -207,6 +221,11 @@ kiln_ok() {
 loc() {
   perl -ne 'BEGIN { $t = shift } if ((my $c = index($_, $t)) >= 0) { print "$. ", $c + 1, "\n"; $found = 1; exit }
             END { exit 1 unless $found }' "$2" "$1" || fail "loc: '$2' is not in $1"
+}
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # build_digest ARGS...: `kiln ARGS...` (a build), prints the manifest digest.

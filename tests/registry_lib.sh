@@ -99,15 +99,9 @@ assert_secret_free() {
   done
 }
 
-# free_port: a TCP port on 127.0.0.1 nobody listens on right now.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # start_proxy UPSTREAM [proxy.py options...]: starts another test proxy in
 # front of UPSTREAM (HOST:PORT); sets EXTRA_PROXY to its HOST:PORT. It is
 # stopped by PID when the test exits.
-_REG_PIDS=()
 start_proxy() {
   need_tool python3
   local upstream=$1 port _
@@ -115,7 +109,7 @@ start_proxy() {
   port=$(free_port)
   python3 "$TESTS_DIR/fixtures/proxy.py" --listen "$port" --upstream "$upstream" "$@" \
     >"$T/proxy-$port.log" 2>&1 &
-  _REG_PIDS+=($!)
+  BACKGROUND_PIDS+=($!)
   for _ in $(seq 1 100); do
     if curl -sf -o /dev/null "http://127.0.0.1:$port/_stats"; then
       # shellcheck disable=SC2034  # used by the scripts
@@ -127,18 +121,3 @@ start_proxy() {
   fail "the extra proxy on port $port did not come up: $(cat "$T/proxy-$port.log")"
 }
 
-# On exit: stop what this test started (by PID), then lib.sh's cleanup, which
-# reads the exit status from $?.
-_registry_exit() {
-  local rc=$1 pid
-  for pid in "${_REG_PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $rc -eq 0 ]]; then
-    _cleanup
-  else
-    (exit "$rc") || _cleanup
-  fi
-}
-trap '_registry_exit $?' EXIT
