@@ -251,9 +251,8 @@ class Collector {
            end;
            !ec && it != end; it.increment(ec)) {
         struct stat st;
-        std::string path = it->path().string();
-        if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        removed_.insert(path);
+        if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+          continue;
         if (!counted.insert({st.st_dev, st.st_ino}).second) continue;
         ++r_.files_removed;
         r_.file_bytes_removed += static_cast<uint64_t>(st.st_size);
