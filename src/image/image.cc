@@ -121,15 +121,6 @@ std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i) {
 
 }  // namespace
 
-bool IsAttachmentTag(std::string_view ref) {
-  std::string_view tag = ref.substr(
-      ref.rfind(':') == std::string_view::npos ? 0 : ref.rfind(':') + 1);
-  if (!StartsWith(tag, "sha256-")) return false;
-  return (tag.size() == 7 + 64 + 4 &&
-          (EndsWith(tag, ".sig") || EndsWith(tag, ".att"))) ||
-         (tag.size() == 7 + 64 + 5 && EndsWith(tag, ".disk"));
-}
-
 Located Locate(const Reference& ref, const Store& store) {
   std::string display = ref.ToString();
   switch (ref.kind) {
@@ -145,7 +136,7 @@ Located Locate(const Reference& ref, const Store& store) {
         std::vector<Descriptor> images;
         for (const auto& d : index.manifests) {
           auto it = d.annotations.find(annotation::kRefName);
-          if (it == d.annotations.end() || !IsAttachmentTag(it->second))
+          if (it == d.annotations.end() || !AttachmentSubject(it->second))
             images.push_back(d);
         }
         if (images.size() != 1) {

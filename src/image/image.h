@@ -38,10 +38,6 @@ struct Located {
   Descriptor descriptor;
 };
 Located Locate(const Reference& ref, const Store& store);
-// Whether a ref name ("sha256-<hex>.sig", "NAME:sha256-<hex>.att",
-// "NAME:sha256-<hex>.disk") names a signature, attestation or disk image
-// manifest rather than an image.
-bool IsAttachmentTag(std::string_view ref);
 
 // Opens the image a reference names. From an index, picks `platform` (default:
 // the only entry, else linux/amd64). Registry and archive references are not

@@ -40,25 +40,17 @@ void Summarize(const Store& store, const Descriptor& d, ImageSummary* s) {
 
 }  // namespace
 
-// Signatures and attestations (NAME:sha256-<hex>.sig/.att) are not images
-// of their own: they mark the image they name.
-bool IsAttachmentName(const std::string& name, std::string* digest_hex) {
-  if (!IsAttachmentTag(name)) return false;
-  *digest_hex = name.substr(name.rfind(':') + 1 + 7, 64);
-  return true;
-}
-
 std::vector<ImageSummary> ListImages(const Store& store) {
   std::vector<ImageSummary> out;
   std::set<std::string> signed_digests;
   for (const auto& stored : store.List()) {
-    std::string hex;
-    if (IsAttachmentName(stored.name, &hex) && EndsWith(stored.name, ".sig"))
-      signed_digests.insert(hex);
+    auto subject = AttachmentSubject(stored.name);
+    if (subject && EndsWith(stored.name, ".sig"))
+      signed_digests.insert(*subject);
   }
   for (const auto& stored : store.List()) {
-    std::string hex;
-    if (IsAttachmentName(stored.name, &hex)) continue;
+    // Signatures, attestations and disk images mark the image they name.
+    if (AttachmentSubject(stored.name)) continue;
     ImageSummary s;
     s.name = stored.name;
     s.manifest = stored.manifest;

@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <optional>
-#include <regex>
 #include <set>
 
 #include "core/strings.h"
@@ -54,16 +53,6 @@ void FindTempFiles(const std::string& dir, const std::string& skip,
   }
 }
 
-// The digest an attachment tag (cosign's sha256-<hex>.sig and .att, kiln's
-// .disk) is about, if `ref` ("NAME:TAG") is one.
-std::optional<std::string> AttachmentSubject(const std::string& ref) {
-  static const std::regex kAttachment(
-      R"(.*:sha256-([0-9a-f]{64})\.(sig|att|disk))");
-  std::smatch m;
-  if (!std::regex_match(ref, m, kAttachment)) return std::nullopt;
-  return m[1].str();
-}
-
 // The attachments of an image no tag names any more, under any name (they
 // are found so), with theirs (a disk image's .sig and .att): nothing would
 // find them again, and they would keep their blobs from gc for ever.
@@ -86,6 +75,16 @@ void DropAttachments(Index& index, const Digest& replaced) {
 }
 
 }  // namespace
+
+std::optional<std::string> AttachmentSubject(std::string_view ref) {
+  size_t colon = ref.rfind(':');
+  std::string_view tag = ref.substr(colon == ref.npos ? 0 : colon + 1);
+  if (!StartsWith(tag, "sha256-") || tag.size() < 7 + 64 + 4) return {};
+  std::string_view hex = tag.substr(7, 64), kind = tag.substr(7 + 64);
+  if (kind != ".sig" && kind != ".att" && kind != ".disk") return {};
+  if (hex.find_first_not_of("0123456789abcdef") != hex.npos) return {};
+  return std::string(hex);
+}
 
 std::string Store::DefaultPath() {
   if (const char* s = std::getenv("KILN_STORE"); s && *s) return s;

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/fs.h"
@@ -35,6 +36,11 @@ struct StoredImage {
   std::string name;  // "hello:1.0.0"
   Descriptor manifest;
 };
+
+// The image (hex digest) an attachment tag is about — cosign's
+// "[NAME:]sha256-<hex>.sig" and ".att", kiln's ".disk" — or nothing if `ref`
+// is not one (an image's tag, e.g. "NAME:sha256-<12 hex>" of a pull by digest).
+std::optional<std::string> AttachmentSubject(std::string_view ref);
 
 class Store {
  public:
