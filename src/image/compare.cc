@@ -274,11 +274,6 @@ std::vector<std::string> LayerNames(const ImageConfig& config) {
   return names;
 }
 
-std::string LayerWhat(const Image& image, size_t i) {
-  return image.display + " layer " + std::to_string(i + 1) + " (" +
-         image.manifest.layers[i].digest.Short() + ")";
-}
-
 DiskComparison CompareDisks(const Layout& layout_a,
                             const std::optional<StoredDisk>& a,
                             const Layout& layout_b,
@@ -337,21 +332,19 @@ TarComparison CompareTars(TarReader& reader_a, TarReader& reader_b) {
   return out;
 }
 
-TarComparison CompareLayerBlobs(const std::string& path_a,
-                                const std::string& what_a,
-                                const std::string& path_b,
-                                const std::string& what_b) {
-  TarComparison out;
-  {
-    auto a = TarReader::Open(path_a, what_a);
-    auto b = TarReader::Open(path_b, what_b);
-    out = CompareTars(*a, *b);
-  }
-  if (out.first) return out;
+namespace {
+
+// After CompareTars found every entry alike: the first byte where the two
+// blobs differ anyway, and the entry of A that holds it.
+void NameTheEncodingDifference(const std::string& path_a,
+                               const std::string& what_a,
+                               const std::string& path_b,
+                               const std::string& what_b, TarComparison& out) {
+  if (out.first) return;
   std::string bytes_a, bytes_b;
   std::optional<uint64_t> at =
       FirstDifferingByte(path_a, what_a, path_b, what_b, &bytes_a, &bytes_b);
-  if (!at) return out;
+  if (!at) return;
   // The entry whose header (or data) holds the byte.
   EntryDifference d;
   d.index = out.entries_a;
@@ -367,6 +360,21 @@ TarComparison CompareLayerBlobs(const std::string& path_a,
   d.properties.push_back({"encoding", bytes_a, bytes_b});
   out.first = std::move(d);
   out.differing = std::max<size_t>(out.differing, 1);
+}
+
+}  // namespace
+
+TarComparison CompareLayerBlobs(const std::string& path_a,
+                                const std::string& what_a,
+                                const std::string& path_b,
+                                const std::string& what_b) {
+  TarComparison out;
+  {
+    auto a = TarReader::Open(path_a, what_a);
+    auto b = TarReader::Open(path_b, what_b);
+    out = CompareTars(*a, *b);
+  }
+  NameTheEncodingDifference(path_a, what_a, path_b, what_b, out);
   return out;
 }
 
@@ -540,13 +548,14 @@ ImageComparison CompareImages(const Image& a, const Image& b,
         l.verdict = LayerComparison::Verdict::kCompression;
       } else {
         l.verdict = LayerComparison::Verdict::kContent;
-        std::string pa = a.layout.BlobPath(l.a->digest);
-        std::string pb = b.layout.BlobPath(l.b->digest);
-        for (const auto& [p, what] :
-             {std::pair(pa, LayerWhat(a, i)), std::pair(pb, LayerWhat(b, i))}) {
-          if (!PathExists(p)) throw EnvError(what + ": the blob is missing");
+        {  // read to the end: media types, sizes and digests checked
+          auto ra = OpenLayer(a, i);
+          auto rb = OpenLayer(b, i);
+          l.tar = CompareTars(*ra, *rb);
         }
-        l.tar = CompareLayerBlobs(pa, LayerWhat(a, i), pb, LayerWhat(b, i));
+        NameTheEncodingDifference(
+            a.layout.BlobPath(l.a->digest), LayerWhat(a, i),
+            b.layout.BlobPath(l.b->digest), LayerWhat(b, i), l.tar);
       }
       out.layers.push_back(std::move(l));
     }

@@ -80,11 +80,6 @@ Entry FromHeader(const TarHeader& h, const std::string& path) {
   return e;
 }
 
-std::string LayerWhat(const Image& image, size_t i) {
-  return image.display + " layer " + std::to_string(i + 1) + " (" +
-         image.manifest.layers[i].digest.Short() + ")";
-}
-
 // A layer entry's normalised path ("" for the root itself).
 std::string EntryPath(const Image& image, size_t layer, const TarHeader& h) {
   std::string path, why;
@@ -93,6 +88,13 @@ std::string EntryPath(const Image& image, size_t layer, const TarHeader& h) {
                     ": " + why);
   }
   return path;
+}
+
+}  // namespace
+
+std::string LayerWhat(const Image& image, size_t i) {
+  return image.display + " layer " + std::to_string(i + 1) + " (" +
+         image.manifest.layers[i].digest.Short() + ")";
 }
 
 std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i) {
@@ -118,8 +120,6 @@ std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i) {
   }
   return TarReader::Open(path, LayerWhat(image, i), d.digest);
 }
-
-}  // namespace
 
 Located Locate(const Reference& ref, const Store& store) {
   std::string display = ref.ToString();

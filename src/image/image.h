@@ -3,6 +3,7 @@
 // reading layers back as entries.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -14,6 +15,7 @@
 #include "rootfs/tree.h"
 #include "store/layout.h"
 #include "store/store.h"
+#include "tar/tar_reader.h"
 
 namespace kiln {
 
@@ -38,6 +40,12 @@ struct Located {
   Descriptor descriptor;
 };
 Located Locate(const Reference& ref, const Store& store);
+
+// "IMAGE layer N (sha256:…)", for errors about an image's layer i.
+std::string LayerWhat(const Image& image, size_t i);
+// Layer i as a tar, its media type, presence and size checked first and its
+// digest as it is read (a rotted blob is an error at the end).
+std::unique_ptr<TarReader> OpenLayer(const Image& image, size_t i);
 
 // Opens the image a reference names. From an index, picks `platform` (default:
 // the only entry, else linux/amd64). Registry and archive references are not
