@@ -24,11 +24,15 @@ class TempDir {
       throw SystemError("creating a temporary folder in " + parent, errno);
     path_ = tmpl;
   }
-  ~TempDir() { RemoveFolder(path_); }
+  ~TempDir() {
+    if (!kept_) RemoveFolder(path_);
+  }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 
   const std::string& path() const { return path_; }
+  // Leaves the folder and its contents in place when this goes.
+  void Keep() { kept_ = true; }
   // Writes `content` to path()/rel, creating parent folders.
   std::string Write(const std::string& rel, const std::string& content,
                     unsigned mode = 0644) const {
@@ -40,6 +44,7 @@ class TempDir {
 
  private:
   std::string path_;
+  bool kept_ = false;
 };
 
 }  // namespace kiln

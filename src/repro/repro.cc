@@ -19,6 +19,7 @@
 #include "core/fs.h"
 #include "core/spawn.h"
 #include "core/strings.h"
+#include "core/temp_dir.h"
 #include "disk/artifact.h"
 #include "image/export.h"
 #include "image/image.h"
@@ -405,31 +406,6 @@ void ReadBuildOutput(const std::string& path, ReproBuild* b) {
   }
 }
 
-// The folder every build's files go in, removed at the end unless kept.
-class WorkFolder {
- public:
-  WorkFolder(const std::string& parent, bool keep) : keep_(keep) {
-    MakeDirs(parent);
-    std::string tmpl = Clean(parent) + "/kiln-repro-XXXXXX";
-    if (!::mkdtemp(tmpl.data()))
-      throw SystemError("creating a folder in " + parent, errno);
-    path_ = tmpl;
-    // The builds may run as another user.
-    if (::chmod(path_.c_str(), 0755) != 0)
-      throw SystemError("setting the mode of " + path_, errno);
-  }
-  ~WorkFolder() {
-    if (!keep_) RemoveFolder(path_);
-  }
-  WorkFolder(const WorkFolder&) = delete;
-  WorkFolder& operator=(const WorkFolder&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  bool keep_;
-};
-
 // The image to compare a rebuild with; a registry image is pulled (with its
 // disk image, if the registry has one) into `scratch` first.
 Image OpenAgainst(const Reference& ref, const Store& store,
@@ -664,8 +640,14 @@ ReproResult Repro(const ReproOptions& options, const Store& store) {
   ReproResult result;
   bool twice = !options.against;
 
-  WorkFolder work(options.temp_parent, options.keep);
-  if (options.keep) result.kept = work.path();
+  // The folder every build's files go in, removed at the end unless kept.
+  TempDir work(Clean(options.temp_parent), "kiln-repro-");
+  if (::chmod(work.path().c_str(), 0755) != 0)  // builds may run as nobody
+    throw SystemError("setting the mode of " + work.path(), errno);
+  if (options.keep) {
+    work.Keep();
+    result.kept = work.path();
+  }
   // Nothing of the work folder or the store is copied into itself.
   std::set<std::string> skip = {work.path(), Clean(store.path())};
 
