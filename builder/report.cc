@@ -74,14 +74,19 @@ json EntryJson(const EntryDifference& d) {
   return j;
 }
 
-void PrintFields(const char* what, const std::vector<FieldChange>& changes) {
-  if (changes.empty()) return;
-  std::printf("%s:\n", what);
+// "  FIELD: A -> B" for each change.
+void PrintFieldLines(const std::vector<FieldChange>& changes) {
   for (const auto& f : changes) {
     std::printf("  %s: %s -> %s\n", f.field.c_str(),
                 f.a ? f.a->c_str() : "(absent)",
                 f.b ? f.b->c_str() : "(absent)");
   }
+}
+
+void PrintFields(const char* what, const std::vector<FieldChange>& changes) {
+  if (changes.empty()) return;
+  std::printf("%s:\n", what);
+  PrintFieldLines(changes);
 }
 
 std::string LayerTitle(const LayerComparison& l) {
@@ -181,11 +186,7 @@ void PrintComparison(const ImageComparison& c, const std::string& label_a,
     std::printf("manifest: %s (%s) and %s (%s)\n", c.a.ToString().c_str(),
                 label_a.c_str(), c.b.ToString().c_str(), label_b.c_str());
   }
-  for (const auto& f : c.manifest) {
-    std::printf("  %s: %s -> %s\n", f.field.c_str(),
-                f.a ? f.a->c_str() : "(absent)",
-                f.b ? f.b->c_str() : "(absent)");
-  }
+  PrintFieldLines(c.manifest);
   PrintFields("config", c.config);
   size_t same = 0;
   for (const auto& l : c.layers) same += l.verdict == Verdict::kSame;
@@ -202,11 +203,7 @@ void PrintComparison(const ImageComparison& c, const std::string& label_a,
                   d.blob_a->digest.ToString().c_str(),
                   d.blob_b->digest.ToString().c_str());
     }
-    for (const auto& f : d.info) {
-      std::printf("  %s: %s -> %s\n", f.field.c_str(),
-                  f.a ? f.a->c_str() : "(absent)",
-                  f.b ? f.b->c_str() : "(absent)");
-    }
+    PrintFieldLines(d.info);
     if (d.bytes_compared) {
       for (const auto& r : d.regions) {
         std::printf(
