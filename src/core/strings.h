@@ -15,6 +15,8 @@ bool StartsWith(std::string_view s, std::string_view prefix);
 bool EndsWith(std::string_view s, std::string_view suffix);
 // Parses a whole decimal string; nullopt on anything else or overflow.
 std::optional<uint64_t> ParseUint(std::string_view s);
+// A file mode as people write it: "0755", "4755".
+std::string OctalMode(uint32_t mode);
 // "1.5 MB" style size for people (decimal units, as registries show).
 std::string HumanBytes(uint64_t bytes);
 // "1000", "512M", "10G", "1.5GB", "2GiB": K, M, G, T are powers of 1000 (as

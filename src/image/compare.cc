@@ -63,12 +63,6 @@ void DiffJsonAt(const json& a, const json& b, const std::string& path,
   if (a != b) out->push_back({path, a.dump(), b.dump()});
 }
 
-std::string Octal(uint32_t mode) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04o", mode);
-  return buf;
-}
-
 std::string Printable(const std::string& value) {
   bool text = std::all_of(value.begin(), value.end(),
                           [](char c) { return c >= 0x20 && c < 0x7f; });
@@ -103,7 +97,7 @@ Properties PropertiesOf(const TarHeader& h, const Digest& content) {
                                 ? content.ToString() + " " +
                                       std::to_string(h.size) + " bytes"
                                 : kNone);
-  p.emplace_back("mode", Octal(h.mode));
+  p.emplace_back("mode", OctalMode(h.mode));
   p.emplace_back("owner", std::to_string(h.uid) + ":" + std::to_string(h.gid));
   p.emplace_back("owner names", h.uname.empty() && h.gname.empty()
                                     ? kNone

@@ -7,12 +7,6 @@
 namespace kiln {
 namespace {
 
-std::string Octal(uint32_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", mode);
-  return buf;
-}
-
 std::string Owner(const Entry& e) {
   return std::to_string(e.uid) + ":" + std::to_string(e.gid);
 }
@@ -32,7 +26,7 @@ std::vector<std::string> Compare(const Entry& a, const Entry& b) {
                                    : std::string()));
   }
   if (a.mode != b.mode)
-    out.push_back("mode " + Octal(a.mode) + " -> " + Octal(b.mode));
+    out.push_back("mode " + OctalMode(a.mode) + " -> " + OctalMode(b.mode));
   if (a.uid != b.uid || a.gid != b.gid)
     out.push_back("owner " + Owner(a) + " -> " + Owner(b));
   if (a.link != b.link)
@@ -49,8 +43,8 @@ std::vector<std::string> Compare(const Entry& a, const Entry& b) {
 }  // namespace
 
 std::string DescribeEntry(const Entry& e) {
-  std::string s =
-      std::string(EntryTypeName(e.type)) + " " + Octal(e.mode) + " " + Owner(e);
+  std::string s = std::string(EntryTypeName(e.type)) + " " + OctalMode(e.mode) +
+                  " " + Owner(e);
   if (e.type == EntryType::kFile) s += " " + std::to_string(e.size);
   if (!e.link.empty()) s += " -> " + e.link;
   return s;

@@ -263,12 +263,6 @@ struct Conditions {
   bool noise = false;
 };
 
-std::string Octal(unsigned mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", mode);
-  return buf;
-}
-
 std::map<std::string, std::string> PassedEnvironment(
     const std::vector<std::string>& environment) {
   std::map<std::string, std::string> in, out;
@@ -546,7 +540,7 @@ std::vector<Variation> Describe(const ReproOptions& options,
     vary("file owners", UserName(me), UserName(second.owner->first));
   vary("time zone", first.tz, second.tz);
   vary("locale", first.locale, second.locale);
-  vary("umask", Octal(first.umask), Octal(second.umask));
+  vary("umask", OctalMode(first.umask), OctalMode(second.umask));
   std::vector<std::string> noise;
   for (const char* kv : kNoiseEnv) {
     std::string s = kv;

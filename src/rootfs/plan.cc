@@ -443,11 +443,10 @@ class Planner {
                              EntryTypeName(h.type) + "; " + st.devices_hint);
     }
     if (h.type == EntryType::kFile && (h.mode & 06000) && !st.allow_setuid) {
-      char mode[16];
-      std::snprintf(mode, sizeof mode, "%04o", h.mode);
       throw ErrorAt(loc, what_ + ": " + entry_label + " is " +
                              (h.mode & 04000 ? "setuid" : "setgid") +
-                             " (mode " + mode + "); " + st.setuid_hint);
+                             " (mode " + OctalMode(h.mode) + "); " +
+                             st.setuid_hint);
     }
     Entry e;
     e.path = Resolve(JoinImage(st.dest, rel), loc, entry_label);
